@@ -30,7 +30,7 @@ func TestLoadCapacity(t *testing.T) {
 
 func TestLoadCapacityErrors(t *testing.T) {
 	for name, tc := range map[string]struct{ body, want string }{
-		"unknown subset": {"capacity:\n  reviews/v9: 10\n", "subset reviews.default.svc.cluster.local/v9 is not defined"},
+		"unknown subset":  {"capacity:\n  reviews/v9: 10\n", "subset reviews.default.svc.cluster.local/v9 is not defined"},
 		"not host/subset": {"capacity:\n  reviews: 10\n", `key "reviews": want host/subset`},
 		"negative":        {"capacity:\n  reviews/v1: -3\n", "must be a positive number"},
 		"unknown field":   {"capacty:\n  reviews/v1: 3\n", "field capacty not found"},
