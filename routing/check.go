@@ -1,0 +1,481 @@
+package routing
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/fallbackwatch/fallbackwatch/parse"
+)
+
+// VerdictKind classifies a checked record.
+type VerdictKind uint8
+
+const (
+	// Consistent: the record is what the configuration demands.
+	Consistent VerdictKind = iota
+	// Inconsistent: the record breaks a rule (C1–C6).
+	Inconsistent
+	// Warning: the record contradicts the health seen close to it in time (C6).
+	Warning
+	// Unknown: the configuration cannot judge the record (no VirtualService for the host,
+	// unknown fallback_result, delegated route).
+	Unknown
+)
+
+func (k VerdictKind) String() string {
+	switch k {
+	case Consistent:
+		return "consistent"
+	case Inconsistent:
+		return "inconsistent"
+	case Warning:
+		return "warning"
+	case Unknown:
+		return "unknown"
+	}
+	return "invalid"
+}
+
+// MarshalText prints the kind by name in JSON.
+func (k VerdictKind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// Verdict is the checker's judgement of one record.
+type Verdict struct {
+	Kind VerdictKind
+	// Rule is the rule broken ("C1".."C6"), "" when consistent or unknown.
+	Rule string
+	// Message names the expected and recorded clusters; empty when consistent.
+	Message string
+	// Route is the route the record was judged against; nil when none.
+	Route *Route
+}
+
+// CheckOptions tunes a Checker.
+type CheckOptions struct {
+	// MultiHop accepts fallback paths longer than two clusters when every edge is configured
+	// (C4); by default they are inconsistent (R17).
+	MultiHop bool
+	// OutlierUnhealthy records that outlier-ejected hosts count as unhealthy (R13). Records
+	// cannot show ejection, so it only documents the assumption behind a given Health timeline.
+	OutlierUnhealthy bool
+	// HealthMargin: decisions this close to a health change are warnings (C6). Zero means 5s.
+	HealthMargin time.Duration
+	// Health is a given timeline; when nil the checker infers one from the records it checks.
+	Health *Timeline
+}
+
+// Checker judges access-log records against a configuration (C1–C6). It keeps the inferred
+// health timeline between calls, so it is not safe for concurrent use: give each goroutine its
+// own (they share the read-only Config).
+type Checker struct {
+	cfg      *Config
+	opts     CheckOptions
+	given    bool
+	timeline *Timeline
+	scratch  []byte
+}
+
+// NewChecker returns a checker for c.
+func NewChecker(c *Config, opts CheckOptions) *Checker {
+	if opts.HealthMargin == 0 {
+		opts.HealthMargin = 5 * time.Second
+	}
+	ch := &Checker{cfg: c, opts: opts, timeline: opts.Health, given: opts.Health != nil}
+	if ch.timeline == nil {
+		ch.timeline = NewTimeline()
+	}
+	return ch
+}
+
+// Timeline returns the checker's health timeline: the given one or the one inferred so far.
+func (ch *Checker) Timeline() *Timeline { return ch.timeline }
+
+// reason says which rule a record broke; the message is built from it only when needed.
+type reason uint8
+
+const (
+	okay reason = iota
+	rNoRoute
+	rNotDestination
+	rFallbackExpected
+	rMetadataWithoutResult
+	rNoFallbackConfigured
+	rPathMissing
+	rWrongTarget
+	rFinalMismatch
+	rUpstreamNotTarget
+	rFlagsNRNC
+	rFailedCode
+	rFailedUpstream
+	rFailedFinal
+	rMultiHop
+	rMultiHopEdge
+	rNRMetadata
+	rDirectMetadata
+)
+
+var reasonRule = [...]string{
+	rNoRoute: "C1", rNotDestination: "C1", rFallbackExpected: "C1", rMetadataWithoutResult: "C1",
+	rNoFallbackConfigured: "C2", rPathMissing: "C2", rWrongTarget: "C2", rFinalMismatch: "C2",
+	rUpstreamNotTarget: "C2", rFlagsNRNC: "C2", rFailedCode: "C3", rFailedUpstream: "C3",
+	rFailedFinal: "C3", rMultiHop: "C4", rMultiHopEdge: "C4", rNRMetadata: "C5", rDirectMetadata: "C5",
+}
+
+type failure struct {
+	why   reason
+	route *Route
+	dest  *Destination // the destination A resolved to, when any
+}
+
+// Check judges rec, recorded at time at (zero: unknown, no health check). Unless a timeline was
+// given, it also adds rec's health evidence to the inferred timeline (C6). It does not allocate
+// for consistent records.
+func (ch *Checker) Check(rec *parse.Record, at time.Time) Verdict {
+	v := ch.check(rec, at)
+	if !ch.given && !at.IsZero() {
+		ch.timeline.Observe(rec, at)
+	}
+	return v
+}
+
+func (ch *Checker) check(rec *parse.Record, at time.Time) Verdict {
+	if rec.Result == parse.ResultUnknown {
+		return Verdict{Kind: Unknown, Message: fmt.Sprintf("fallback_result %q is not one ASM writes (R23)", rec.FallbackResult)}
+	}
+	vs := ch.cfg.vsForHost(rec.Authority, &ch.scratch)
+	if vs == nil {
+		if ref, err := parse.SplitCluster(rec.PrimaryCluster()); err == nil && ref.Kind == parse.ClusterOutbound {
+			vs = ch.cfg.byHost[string(ref.FQDN)]
+		}
+	}
+	if vs == nil {
+		return Verdict{Kind: Unknown, Message: fmt.Sprintf("no VirtualService for authority %q or cluster %q", rec.Authority, rec.PrimaryCluster())}
+	}
+	hasMeta := rec.Result != parse.ResultNone || len(rec.Clusters) > 0 || len(rec.FallbackFinalCluster) > 0
+	if rec.Flags.Has(parse.FlagNR) || rec.Flags.Has(parse.FlagNC) {
+		// C5: the request never reached a fallback decision.
+		if hasMeta {
+			return ch.verdict(failure{why: rNRMetadata}, rec)
+		}
+		return Verdict{Kind: Consistent}
+	}
+	req := reqView{authority: rec.Authority, method: rec.Method, path: rec.Path}
+	var first failure
+	candidates := 0
+	for _, r := range vs.HTTP {
+		m := matchRoute(r, &req)
+		if m == triFalse {
+			continue
+		}
+		candidates++
+		f := ch.checkRoute(r, rec, hasMeta)
+		if f.why == okay {
+			if r.Action == ActionDelegate {
+				return Verdict{Kind: Unknown, Route: r, Message: "route " + r.Label() + " delegates to another VirtualService, which fallbackwatch does not follow"}
+			}
+			return ch.health(r, rec, at)
+		}
+		if candidates == 1 {
+			first = f
+		}
+		if m == triTrue {
+			break
+		}
+	}
+	if candidates == 0 {
+		first = failure{why: rNoRoute}
+	}
+	if first.route == nil && candidates == 0 {
+		return ch.verdictVS(first, rec, vs)
+	}
+	return ch.verdict(first, rec)
+}
+
+// checkRoute checks rec against route r (C1–C5).
+func (ch *Checker) checkRoute(r *Route, rec *parse.Record, hasMeta bool) failure {
+	if r.Action == ActionDelegate {
+		return failure{}
+	}
+	if r.Action != ActionRoute {
+		if hasMeta {
+			return failure{why: rDirectMetadata, route: r}
+		}
+		return failure{}
+	}
+	switch rec.Result {
+	case parse.ResultNone:
+		if hasMeta {
+			return failure{why: rMetadataWithoutResult, route: r}
+		}
+		d := destFor(r, rec.UpstreamCluster)
+		if d == nil {
+			return failure{why: rNotDestination, route: r}
+		}
+		if rec.Flags.Has(parse.FlagUH) && d.Fallback != nil {
+			return failure{why: rFallbackExpected, route: r, dest: d}
+		}
+		return failure{}
+	case parse.ResultSuccess:
+		if len(rec.Clusters) < 2 {
+			return failure{why: rPathMissing, route: r}
+		}
+		d := destFor(r, rec.Clusters[0])
+		if d == nil {
+			return failure{why: rNotDestination, route: r}
+		}
+		if f := ch.checkEdges(r, d, rec); f.why != okay {
+			return f
+		}
+		b := rec.Clusters[len(rec.Clusters)-1]
+		if len(rec.FallbackFinalCluster) == 0 || string(rec.FallbackFinalCluster) != string(b) {
+			return failure{why: rFinalMismatch, route: r, dest: d}
+		}
+		if string(rec.UpstreamCluster) != string(b) {
+			return failure{why: rUpstreamNotTarget, route: r, dest: d}
+		}
+		return failure{}
+	case parse.ResultFailed:
+		a := rec.UpstreamCluster
+		if len(rec.Clusters) > 0 {
+			a = rec.Clusters[0]
+		}
+		d := destFor(r, a)
+		if d == nil {
+			return failure{why: rNotDestination, route: r}
+		}
+		if d.Fallback == nil {
+			return failure{why: rNoFallbackConfigured, route: r, dest: d}
+		}
+		if rec.ResponseCode != 503 || !rec.Flags.Has(parse.FlagUH) {
+			return failure{why: rFailedCode, route: r, dest: d}
+		}
+		if string(rec.UpstreamCluster) != string(a) {
+			return failure{why: rFailedUpstream, route: r, dest: d}
+		}
+		if len(rec.FallbackFinalCluster) > 0 {
+			return failure{why: rFailedFinal, route: r, dest: d}
+		}
+		if len(rec.Clusters) > 0 {
+			return ch.checkEdges(r, d, rec)
+		}
+		return failure{}
+	}
+	return failure{}
+}
+
+// checkEdges checks that every edge of the fallback path is configured (C2, C3, C4).
+func (ch *Checker) checkEdges(r *Route, d *Destination, rec *parse.Record) failure {
+	if len(rec.Clusters) > 2 && !ch.opts.MultiHop {
+		return failure{why: rMultiHop, route: r, dest: d}
+	}
+	cur := d
+	for i := 1; i < len(rec.Clusters); i++ {
+		if cur == nil || cur.Fallback == nil {
+			if i == 1 {
+				return failure{why: rNoFallbackConfigured, route: r, dest: d}
+			}
+			return failure{why: rMultiHopEdge, route: r, dest: d}
+		}
+		if !clusterIs(cur.Fallback.Target, rec.Clusters[i]) {
+			if i == 1 {
+				return failure{why: rWrongTarget, route: r, dest: d}
+			}
+			return failure{why: rMultiHopEdge, route: r, dest: d}
+		}
+		if i+1 < len(rec.Clusters) {
+			cur = anyDestFor(r, rec.Clusters[i])
+		}
+	}
+	if rec.Result == parse.ResultSuccess && (rec.Flags.Has(parse.FlagNR) || rec.Flags.Has(parse.FlagNC)) {
+		return failure{why: rFlagsNRNC, route: r, dest: d}
+	}
+	return failure{}
+}
+
+// clusterIs reports whether a cluster name denotes endpoint e (any port when e has none).
+func clusterIs(e Endpoint, cluster []byte) bool {
+	ref, err := parse.SplitCluster(cluster)
+	if err != nil || ref.Kind != parse.ClusterOutbound {
+		return false
+	}
+	return e.matches(ref.Port, ref.Subset, ref.FQDN)
+}
+
+// destFor returns the destination of r that the weighted pick can choose and that cluster
+// names (C1).
+func destFor(r *Route, cluster []byte) *Destination {
+	ref, err := parse.SplitCluster(cluster)
+	if err != nil || ref.Kind != parse.ClusterOutbound {
+		return nil
+	}
+	multi := len(r.Destinations) > 1
+	for _, d := range r.Destinations {
+		if multi && d.Weight <= 0 {
+			continue
+		}
+		if d.matches(ref.Port, ref.Subset, ref.FQDN) {
+			return d
+		}
+	}
+	return nil
+}
+
+// anyDestFor is destFor including weight-0 destinations (for multi-hop edges).
+func anyDestFor(r *Route, cluster []byte) *Destination {
+	ref, err := parse.SplitCluster(cluster)
+	if err != nil || ref.Kind != parse.ClusterOutbound {
+		return nil
+	}
+	for _, d := range r.Destinations {
+		if d.matches(ref.Port, ref.Subset, ref.FQDN) {
+			return d
+		}
+	}
+	return nil
+}
+
+// health compares the record's health evidence with the timeline (C6).
+func (ch *Checker) health(r *Route, rec *parse.Record, at time.Time) Verdict {
+	ok := Verdict{Kind: Consistent, Route: r}
+	if at.IsZero() {
+		return ok
+	}
+	var worst VerdictKind
+	var bad []byte
+	var badHealthy bool
+	margin := ch.opts.HealthMargin
+	forEvidence(rec, func(cluster []byte, healthy bool) {
+		if worst == Inconsistent {
+			return
+		}
+		var k VerdictKind
+		if ch.given {
+			st := ch.timeline.at(cluster, at)
+			if st == HealthUnknown || (st == HealthUp) == healthy {
+				return
+			}
+			k = Inconsistent
+			if ch.timeline.changeNear(cluster, at, healthy, margin) {
+				k = Warning
+			}
+		} else {
+			last, ok := ch.timeline.last(cluster)
+			if !ok || last.Healthy == healthy || at.Sub(last.End) > margin {
+				return
+			}
+			k = Warning
+		}
+		if worst == Consistent || k == Inconsistent {
+			worst, bad, badHealthy = k, cluster, healthy
+		}
+	})
+	if worst == Consistent {
+		return ok
+	}
+	seen := "healthy"
+	if badHealthy {
+		seen = "unhealthy"
+	}
+	src := "the health timeline"
+	if !ch.given {
+		src = "records less than " + margin.String() + " earlier"
+	}
+	msg := fmt.Sprintf("record at %s shows %s %s, but %s show it %s", at.UTC().Format(time.RFC3339Nano),
+		bad, map[bool]string{true: "healthy", false: "unhealthy"}[badHealthy], src, seen)
+	if worst == Warning {
+		msg += "; close to a health change"
+	}
+	return Verdict{Kind: worst, Rule: "C6", Route: r, Message: msg}
+}
+
+func (ch *Checker) verdictVS(f failure, rec *parse.Record, vs *VirtualService) Verdict {
+	return Verdict{Kind: Inconsistent, Rule: reasonRule[f.why],
+		Message: fmt.Sprintf("no route of %s matches %s %s on %s (R8), so the request should get 404 NR, but the record shows %s (R10)",
+			vs.Resource(), orDash(rec.Method), orDash(rec.Path), orDash(rec.Authority), describe(rec))}
+}
+
+func orDash(b []byte) string {
+	if len(b) == 0 {
+		return "-"
+	}
+	return string(b)
+}
+
+// describe summarises what a record shows.
+func describe(rec *parse.Record) string {
+	s := fmt.Sprintf("%d %s upstream_cluster %s", rec.ResponseCode, rec.Flags, orDash(rec.UpstreamCluster))
+	if len(rec.FallbackResult) > 0 {
+		s += fmt.Sprintf(", fallback_result %q", rec.FallbackResult)
+	}
+	if len(rec.FallbackPath) > 0 {
+		s += ", fallback_path " + string(rec.FallbackPath)
+	}
+	if len(rec.FallbackFinalCluster) > 0 {
+		s += ", fallback_final_cluster_name " + string(rec.FallbackFinalCluster)
+	}
+	return s
+}
+
+func destList(r *Route) string {
+	var parts []string
+	for _, d := range r.Active() {
+		parts = append(parts, d.Key())
+	}
+	return strings.Join(parts, ", ")
+}
+
+// verdict builds the message for a failure; only inconsistent records pay for it.
+func (ch *Checker) verdict(f failure, rec *parse.Record) Verdict {
+	v := Verdict{Kind: Inconsistent, Rule: reasonRule[f.why], Route: f.route}
+	r := f.route
+	label := ""
+	if r != nil {
+		label = r.Label()
+	}
+	target := ""
+	if f.dest != nil && f.dest.Fallback != nil {
+		target = f.dest.Fallback.Target.Key()
+	}
+	var msg string
+	switch f.why {
+	case rNRMetadata:
+		msg = fmt.Sprintf("a request answered with %s never reaches a fallback decision, but the record carries fallback metadata: %s", rec.Flags, describe(rec))
+	case rDirectMetadata:
+		msg = fmt.Sprintf("route %s answers directly, but the record carries fallback metadata: %s", label, describe(rec))
+	case rMetadataWithoutResult:
+		msg = fmt.Sprintf("record has fallback_path or fallback_final_cluster_name but no fallback_result: %s", describe(rec))
+	case rNotDestination:
+		msg = fmt.Sprintf("route %s sends requests to %s, but the record's first cluster is %s", label, destList(r), orDash(rec.PrimaryCluster()))
+	case rFallbackExpected:
+		msg = fmt.Sprintf("%s was unhealthy (UH) and falls back to %s, so a fallback was expected, but the record shows none (R14, R15)", f.dest.Key(), target)
+	case rNoFallbackConfigured:
+		msg = fmt.Sprintf("%s has no fallback in route %s, but the record shows one: %s", f.dest.Key(), label, describe(rec))
+	case rPathMissing:
+		msg = fmt.Sprintf("a successful fallback records fallback_path A:B, but the record has %q (R15)", orDash(rec.FallbackPath))
+	case rWrongTarget:
+		msg = fmt.Sprintf("%s falls back to %s, but the record's fallback_path goes to %s", f.dest.Key(), target, orDash(rec.FallbackCluster()))
+	case rFinalMismatch:
+		msg = fmt.Sprintf("after falling back to %s the final cluster should be %s, but fallback_final_cluster_name is %s (R15)",
+			target, orDash(rec.Clusters[len(rec.Clusters)-1]), orDash(rec.FallbackFinalCluster))
+	case rUpstreamNotTarget:
+		msg = fmt.Sprintf("after falling back to %s upstream_cluster should be %s, but it is %s (R15)",
+			target, orDash(rec.Clusters[len(rec.Clusters)-1]), orDash(rec.UpstreamCluster))
+	case rFlagsNRNC:
+		msg = fmt.Sprintf("a successful fallback cannot carry response flags %s (C2)", rec.Flags)
+	case rFailedCode:
+		msg = fmt.Sprintf("a failed fallback from %s to %s answers 503 UH, but the record shows %d %s (R16)", f.dest.Key(), target, rec.ResponseCode, rec.Flags)
+	case rFailedUpstream:
+		msg = fmt.Sprintf("a failed fallback keeps upstream_cluster at the chosen %s, but the record shows %s (R16)", orDash(rec.Clusters[0]), orDash(rec.UpstreamCluster))
+	case rFailedFinal:
+		msg = fmt.Sprintf("a failed fallback from %s has no final cluster, but the record names %s (R16)", f.dest.Key(), rec.FallbackFinalCluster)
+	case rMultiHop:
+		msg = fmt.Sprintf("fallback takes one hop (R17): %s falls back to %s only, but fallback_path has %d clusters: %s", f.dest.Key(), target, len(rec.Clusters), rec.FallbackPath)
+	case rMultiHopEdge:
+		msg = fmt.Sprintf("fallback_path %s has an edge no destination of route %s configures", rec.FallbackPath, label)
+	default:
+		msg = describe(rec)
+	}
+	v.Message = msg
+	return v
+}

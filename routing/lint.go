@@ -1,0 +1,232 @@
+package routing
+
+import (
+	"fmt"
+	"sort"
+)
+
+// Severity says whether a finding makes the configuration wrong or only surprising.
+type Severity uint8
+
+const (
+	// SeverityError: the configuration is invalid or ambiguous; Istio or ASM would reject or
+	// misroute it.
+	SeverityError Severity = iota + 1
+	// SeverityWarning: valid, but probably not what the operator expects.
+	SeverityWarning
+)
+
+func (s Severity) String() string {
+	switch s {
+	case SeverityError:
+		return "error"
+	case SeverityWarning:
+		return "warning"
+	}
+	return "unknown"
+}
+
+// MarshalText makes a Severity print as "error" or "warning" in JSON.
+func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Finding codes, stable across releases.
+const (
+	CodeWeightNegative          = "weight-negative"
+	CodeWeightSumZero           = "weight-sum-zero"
+	CodeSubsetUndefined         = "subset-undefined"
+	CodeFallbackTargetUndefined = "fallback-target-undefined"
+	CodeFallbackSelf            = "fallback-self"
+	CodeFallbackAmbiguous       = "fallback-ambiguous"
+	CodeUnreachableRoute        = "unreachable-route"
+	CodeDuplicateMatch          = "duplicate-match"
+	CodeFallbackChain           = "fallback-chain"
+	CodeFallbackMissing         = "fallback-missing"
+	CodeFallbackCrossHost       = "fallback-cross-host"
+	CodeFallbackCase            = "fallback-case"
+	CodeDuplicateHost           = "duplicate-host"
+)
+
+// Finding is one lint result.
+type Finding struct {
+	Severity Severity `json:"severity"`
+	Code     string   `json:"code"`
+	Rule     string   `json:"rule"`
+	File     string   `json:"file"`
+	Line     int      `json:"line"`
+	Resource string   `json:"resource"`
+	Path     string   `json:"path"`
+	Message  string   `json:"message"`
+}
+
+func (f Finding) String() string {
+	return fmt.Sprintf("%s:%d: %s: %s %s: %s (%s)", f.File, f.Line, f.Severity, f.Resource, f.Path, f.Message, f.Rule)
+}
+
+// Lint returns the configuration's findings, sorted by file and line.
+func (c *Config) Lint() []Finding {
+	var out []Finding
+	add := func(sev Severity, code, rule string, vs *VirtualService, src Source, path, format string, args ...any) {
+		out = append(out, Finding{Severity: sev, Code: code, Rule: rule, File: src.File, Line: src.Line,
+			Resource: vs.Resource(), Path: path, Message: fmt.Sprintf(format, args...)})
+	}
+	owner := map[string]*VirtualService{}
+	for _, vs := range c.VirtualServices {
+		for _, h := range vs.Hosts {
+			if prev, ok := owner[h]; ok && prev != vs && sameGateways(prev, vs) {
+				add(SeverityWarning, CodeDuplicateHost, "R8", vs, vs.Source, "spec.hosts",
+					"host %s is also claimed by %s; only one VirtualService per host is used for sidecars", h, prev.Resource())
+			} else if !ok {
+				owner[h] = vs
+			}
+		}
+		c.lintRoutes(vs, add)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].File != out[j].File {
+			return out[i].File < out[j].File
+		}
+		return out[i].Line < out[j].Line
+	})
+	return out
+}
+
+func sameGateways(a, b *VirtualService) bool {
+	isMesh := func(v *VirtualService) bool {
+		if len(v.Gateways) == 0 {
+			return true
+		}
+		for _, g := range v.Gateways {
+			if g == "mesh" {
+				return true
+			}
+		}
+		return false
+	}
+	return isMesh(a) && isMesh(b)
+}
+
+type addFunc func(sev Severity, code, rule string, vs *VirtualService, src Source, path, format string, args ...any)
+
+func (c *Config) lintRoutes(vs *VirtualService, add addFunc) {
+	var catchAll *Route
+	seen := map[string]*Route{}
+	for _, r := range vs.HTTP {
+		rp := "spec." + r.Path()
+		if catchAll != nil {
+			add(SeverityWarning, CodeUnreachableRoute, "R8", vs, r.Source, rp,
+				"route is unreachable: %s before it matches every request (IST0130)", "spec."+catchAll.Path())
+		} else {
+			for i, m := range r.Matches {
+				sig := m.signature()
+				if prev, ok := seen[sig]; ok {
+					add(SeverityWarning, CodeDuplicateMatch, "R8", vs, m.Source, fmt.Sprintf("%s.match[%d]", rp, i),
+						"match block repeats one of spec.%s, which wins (IST0131)", prev.Path())
+				} else {
+					seen[sig] = r
+				}
+			}
+		}
+		if catchAll == nil && (r.Matches == nil || anyCatchAll(r.Matches)) {
+			catchAll = r
+		}
+		if r.Action != ActionRoute {
+			continue
+		}
+		c.lintDestinations(vs, r, add)
+	}
+}
+
+func anyCatchAll(ms []*Match) bool {
+	for _, m := range ms {
+		if m.catchAll() {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Config) lintDestinations(vs *VirtualService, r *Route, add addFunc) {
+	multi := len(r.Destinations) > 1
+	for _, d := range r.Destinations {
+		if d.Weight < 0 {
+			add(SeverityError, CodeWeightNegative, "R6", vs, d.Source, d.Path+".weight",
+				"weight %d is negative", d.Weight)
+		}
+	}
+	if multi && r.weightSum == 0 {
+		add(SeverityError, CodeWeightSumZero, "R6", vs, r.Source, "spec."+r.Path()+".route",
+			"weights of %d destinations sum to 0: no destination can be chosen", len(r.Destinations))
+	}
+	anyFallback := false
+	for _, d := range r.Active() {
+		if d.Fallback != nil {
+			anyFallback = true
+		}
+	}
+	byCluster := map[string]*Destination{}
+	for _, d := range r.Destinations {
+		p := d.Path
+		active := !multi || d.Weight > 0
+		if !c.subsetDefined(d.Endpoint) {
+			add(SeverityError, CodeSubsetUndefined, "R5", vs, d.Source, p+".destination.subset",
+				"subset %q of %s is defined by no DestinationRule: requests get 503 NC", d.Subset, d.Host)
+		}
+		if prev, ok := byCluster[d.Key()]; ok && d.Port == prev.Port && !sameFallback(prev.Fallback, d.Fallback) {
+			add(SeverityError, CodeFallbackAmbiguous, "R12", vs, d.Source, p,
+				"%s appears twice in one weighted route with different fallback targets (%s and %s): a log cannot tell them apart",
+				d.Key(), fallbackKey(prev.Fallback), fallbackKey(d.Fallback))
+		} else if !ok {
+			byCluster[d.Key()] = d
+		}
+		fb := d.Fallback
+		if fb == nil {
+			if active && multi && anyFallback {
+				add(SeverityWarning, CodeFallbackMissing, "R14", vs, d.Source, p,
+					"%s takes traffic but has no fallback while other destinations of the route do: its share fails with 503 UH when it is down", d.Key())
+			}
+			continue
+		}
+		fp := p + ".fallback.target"
+		if !c.subsetDefined(fb.Target) {
+			add(SeverityError, CodeFallbackTargetUndefined, "R3", vs, fb.Source, fp+".subset",
+				"fallback target subset %q of %s is defined by no DestinationRule: the fallback can never succeed (R5)", fb.Target.Subset, fb.Target.Host)
+		}
+		if fb.Target.Host == d.Host && fb.Target.Subset == d.Subset && (fb.Target.Port == d.Port || fb.Target.Port == 0 || d.Port == 0) {
+			add(SeverityError, CodeFallbackSelf, "R3", vs, fb.Source, fp,
+				"%s falls back to itself: the fallback can never help", d.Key())
+		}
+		if fb.Target.Host != d.Host {
+			add(SeverityWarning, CodeFallbackCrossHost, "R3", vs, fb.Source, fp+".host",
+				"fallback from %s goes to another service, %s: check it serves the same API and has the capacity", d.Key(), fb.Target.Key())
+		}
+		if fb.Case != "" {
+			add(SeverityWarning, CodeFallbackCase, "R13", vs, fb.Source, p+".fallback.case",
+				"fallback.case %q is undocumented; fallbackwatch assumes the default trigger (no healthy endpoint)", fb.Case)
+		}
+		if !active {
+			continue
+		}
+		for _, o := range r.Destinations {
+			if o != d && o.Fallback != nil && o.Endpoint.Key() == fb.Target.Key() && o.Fallback.Target.Key() != d.Key() {
+				add(SeverityWarning, CodeFallbackChain, "R17", vs, fb.Source, fp,
+					"fallback target %s falls back to %s itself, but fallback takes one hop: when %s and %s are both down, %s's share fails with 503 UH instead of reaching %s",
+					fb.Target.Key(), o.Fallback.Target.Key(), d.Key(), fb.Target.Key(), d.Key(), o.Fallback.Target.Key())
+				break
+			}
+		}
+	}
+}
+
+func sameFallback(a, b *Fallback) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Target == b.Target
+}
+
+func fallbackKey(f *Fallback) string {
+	if f == nil {
+		return "none"
+	}
+	return f.Target.Key()
+}

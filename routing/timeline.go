@@ -1,0 +1,166 @@
+package routing
+
+import (
+	"sort"
+	"time"
+
+	"github.com/fallbackwatch/fallbackwatch/parse"
+)
+
+// Interval is a span of time during which a cluster was seen healthy or unhealthy.
+type Interval struct {
+	Start   time.Time
+	End     time.Time
+	Healthy bool
+}
+
+// HealthState is a tri-state answer of a Timeline.
+type HealthState uint8
+
+const (
+	HealthUnknown HealthState = iota
+	HealthUp
+	HealthDown
+)
+
+func (s HealthState) String() string {
+	return [...]string{"unknown", "healthy", "unhealthy"}[s]
+}
+
+// maxIntervals bounds the history kept per cluster; the oldest half is dropped beyond it.
+const maxIntervals = 4096
+
+// Timeline holds per-cluster health intervals, keyed by Envoy cluster name (C6). It is either
+// given (built with Add) or inferred from records with Observe: a cluster is unhealthy where
+// records show it falling back or failing with UH, healthy where it serves. Not safe for
+// concurrent use.
+type Timeline struct {
+	m map[string][]Interval
+}
+
+// NewTimeline returns an empty timeline.
+func NewTimeline() *Timeline { return &Timeline{m: map[string][]Interval{}} }
+
+// Add records that cluster was healthy (or not) from start to end.
+func (t *Timeline) Add(cluster string, start, end time.Time, healthy bool) {
+	iv := append(t.m[cluster], Interval{Start: start, End: end, Healthy: healthy})
+	sort.Slice(iv, func(i, j int) bool { return iv[i].Start.Before(iv[j].Start) })
+	t.m[cluster] = iv
+}
+
+// Intervals returns a copy of every cluster's intervals, in time order.
+func (t *Timeline) Intervals() map[string][]Interval {
+	out := make(map[string][]Interval, len(t.m))
+	for k, v := range t.m {
+		out[k] = append([]Interval(nil), v...)
+	}
+	return out
+}
+
+// At says whether cluster was healthy at time at: the state of the interval containing at, else
+// unknown.
+func (t *Timeline) At(cluster string, at time.Time) HealthState {
+	return t.at([]byte(cluster), at)
+}
+
+func (t *Timeline) at(cluster []byte, at time.Time) HealthState {
+	iv := t.m[string(cluster)]
+	i := sort.Search(len(iv), func(i int) bool { return iv[i].Start.After(at) }) - 1
+	if i < 0 || at.After(iv[i].End) {
+		return HealthUnknown
+	}
+	if iv[i].Healthy {
+		return HealthUp
+	}
+	return HealthDown
+}
+
+// changeNear reports whether cluster's state changes within margin of at: an interval of the
+// other state ends or starts that close.
+func (t *Timeline) changeNear(cluster []byte, at time.Time, healthy bool, margin time.Duration) bool {
+	for _, iv := range t.m[string(cluster)] {
+		if iv.Healthy == healthy {
+			continue
+		}
+		if absDur(iv.Start.Sub(at)) <= margin || absDur(iv.End.Sub(at)) <= margin ||
+			(!at.Before(iv.Start) && !at.After(iv.End)) {
+			return true
+		}
+	}
+	return false
+}
+
+// last returns the most recent interval of cluster.
+func (t *Timeline) last(cluster []byte) (Interval, bool) {
+	iv := t.m[string(cluster)]
+	if len(iv) == 0 {
+		return Interval{}, false
+	}
+	return iv[len(iv)-1], true
+}
+
+func absDur(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
+}
+
+// Observe adds the health evidence in rec at time at.
+func (t *Timeline) Observe(rec *parse.Record, at time.Time) {
+	forEvidence(rec, func(cluster []byte, healthy bool) { t.note(cluster, at, healthy) })
+}
+
+func (t *Timeline) note(cluster []byte, at time.Time, healthy bool) {
+	iv, ok := t.m[string(cluster)]
+	if !ok {
+		t.m[string(cluster)] = []Interval{{Start: at, End: at, Healthy: healthy}}
+		return
+	}
+	last := &iv[len(iv)-1]
+	if at.Before(last.End) {
+		at = last.End
+	}
+	if last.Healthy == healthy {
+		last.End = at
+		return
+	}
+	if len(iv) >= maxIntervals {
+		n := copy(iv, iv[len(iv)/2:])
+		iv = iv[:n]
+	}
+	t.m[string(cluster)] = append(iv, Interval{Start: at, End: at, Healthy: healthy})
+}
+
+// forEvidence calls f for each cluster whose health rec shows (C6). It does not allocate.
+func forEvidence(rec *parse.Record, f func(cluster []byte, healthy bool)) {
+	switch rec.Result {
+	case parse.ResultSuccess:
+		for i, c := range rec.Clusters {
+			if i < len(rec.Clusters)-1 {
+				f(c, false)
+			}
+		}
+		if fin := rec.FinalCluster(); len(fin) > 0 {
+			f(fin, true)
+		}
+	case parse.ResultFailed:
+		if len(rec.Clusters) == 0 && len(rec.UpstreamCluster) > 0 {
+			f(rec.UpstreamCluster, false)
+		}
+		for _, c := range rec.Clusters {
+			f(c, false)
+		}
+	case parse.ResultNone:
+		if len(rec.UpstreamCluster) == 0 || len(rec.Clusters) > 0 {
+			return
+		}
+		switch {
+		case rec.Flags.Has(parse.FlagUH):
+			f(rec.UpstreamCluster, false)
+		case rec.Flags.Has(parse.FlagNR), rec.Flags.Has(parse.FlagNC):
+		case rec.ResponseCode > 0:
+			f(rec.UpstreamCluster, true)
+		}
+	}
+}
