@@ -1,0 +1,44 @@
+# fallbackwatch — `make demo` replays the shipped Bookinfo logs, `make test` runs every test.
+GO       ?= go
+GOFLAGS  ?=
+export PATH := $(PATH):/usr/local/go/bin
+
+SAMPLE_ROUTING := --routing testdata/bookinfo/destinationrule.yaml --routing testdata/bookinfo/sample2.yaml
+SAMPLE_LOG     := testdata/logs/bookinfo-productpage.log
+
+.PHONY: all build demo test deps vet unit race bench fuzz generate
+
+all: build
+
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+## demo: replay the shipped Bookinfo incident log against the seed's routing configuration.
+demo:
+	$(GO) run ./cmd/collector replay $(SAMPLE_ROUTING) $(SAMPLE_LOG)
+
+## deps: install what the tests run for real (Prometheus, promtool, Alertmanager, mtail).
+deps:
+	bash scripts/install-prometheus.sh
+
+## test: every test, with the real components installed first.
+test: deps vet unit race
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+unit:
+	$(GO) test $(GOFLAGS) -count=1 -timeout 15m ./...
+
+race:
+	$(GO) test $(GOFLAGS) -count=1 -race -timeout 10m ./aggregate/... ./internal/tail/... ./internal/kafkasrc/...
+
+## bench: the benchmark script whose figures are in the README.
+bench:
+	bash scripts/bench.sh
+
+## generate: regenerate the committed Bookinfo rules and dashboards.
+generate:
+	$(GO) run ./cmd/alertgen --routing testdata/bookinfo/destinationrule.yaml --routing testdata/bookinfo/sample2.yaml \
+		--capacity monitoring/bookinfo/capacity.yaml --out monitoring/bookinfo
