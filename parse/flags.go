@@ -98,12 +98,14 @@ func LookupFlag(code []byte) (Flag, bool) {
 }
 
 // ParseFlags decodes a response_flags value: nil, empty and "-" are the empty set; otherwise
-// comma-separated codes (R21). An unknown code is an error naming it.
+// comma-separated codes (R21). An unknown code is an error naming it; the returned set still
+// holds every known code of b.
 func ParseFlags(b []byte) (Flags, error) {
 	if len(b) == 0 || (len(b) == 1 && b[0] == '-') {
 		return 0, nil
 	}
 	var s Flags
+	var err error
 	for len(b) > 0 {
 		code := b
 		if i := bytes.IndexByte(b, ','); i >= 0 {
@@ -113,9 +115,12 @@ func ParseFlags(b []byte) (Flags, error) {
 		}
 		f, ok := LookupFlag(code)
 		if !ok {
-			return s, fmt.Errorf("unknown response flag %q", truncate(code))
+			if err == nil {
+				err = fmt.Errorf("unknown response flag %q", truncate(code))
+			}
+			continue
 		}
 		s = s.With(f)
 	}
-	return s, nil
+	return s, err
 }

@@ -2,124 +2,152 @@ package parse
 
 import (
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"unicode/utf8"
 
 	"github.com/bytedance/sonic"
 )
 
-// Parser extracts Records from access-log JSON payloads. It is not safe for concurrent use; give
-// each goroutine its own. Values it returns are valid until its next Parse call.
+// Parser extracts Records from access-log JSON payloads. The zero value is ready to use. It is
+// not safe for concurrent use; give each goroutine its own.
+//
+// Parse borrows: the byte slices it stores in a Record point into the line passed to Parse or
+// into the Parser's scratch buffer (for strings that contained JSON escapes). They stay valid
+// until the next Parse call on the same Parser and as long as the caller does not modify or
+// reuse the line. Copy what you keep, e.g. with string(b) or Cluster.Owned.
 type Parser struct {
 	scratch []byte
+	orders  [numOrders]keyOrder // recent key orders, to predict the next record's keys
+	victim  int
+	// Declined counts the lines the fast scanner handed to the general decoder.
+	Declined int64
 }
 
+// sonicAPI is the general decoder: it handles the shapes the fast scanner declines and is the
+// oracle the tests compare the scanner with.
 var sonicAPI = sonic.Config{UseNumber: true, ValidateString: true}.Froze()
 
-// Parse extracts the record in one JSON object. On failure it returns an *Error whose Reason says
-// whether the line was skipped (not an access log) or rejected, and r holds no usable values.
+// Parse extracts the record in one JSON object (R18, R19). On failure it returns an *Error whose
+// Reason says whether the line was skipped (not an access log) or rejected, and r holds no usable
+// values. Surrounding white space is ignored.
+//
+// Semantics shared by both decoding paths: keys may come in any order and unknown keys are
+// skipped; a key that appears twice takes its last value (as in encoding/json and sonic); "-",
+// "", null and an absent key all mean missing; response_code and duration may be JSON integers
+// or strings holding one; a string field given a JSON number keeps the number's text.
 func (p *Parser) Parse(line []byte, r *Record) error {
 	r.Reset()
 	p.scratch = p.scratch[:0]
-	return p.parseSonic(line, r)
-}
-
-// accessLogKeys are the keys that make a JSON object an access-log record.
-var accessLogKeys = [...]string{"upstream_cluster", "response_code", "fallback_result", "route_name", "start_time"}
-
-func (p *Parser) parseSonic(line []byte, r *Record) error {
-	trimmed := trimSpace(line)
-	if len(trimmed) == 0 {
+	b := trimSpace(line)
+	if len(b) == 0 {
 		return &Error{Reason: SkipBlank, Offset: -1}
 	}
-	if trimmed[0] != '{' {
+	if b[0] != '{' {
 		return &Error{Reason: SkipNotJSON, Offset: 0}
 	}
-	if !utf8.Valid(trimmed) {
-		return &Error{Reason: RejectInvalidUTF8, Offset: invalidUTF8At(trimmed), Msg: "invalid UTF-8"}
+	found, err := p.scanObject(b, r)
+	if err == errDecline {
+		p.Declined++
+		return p.parseSonic(b, r)
 	}
-	var m map[string]any
-	if err := sonicAPI.Unmarshal(trimmed, &m); err != nil {
-		reason := RejectInvalidJSON
-		if !json.Valid(trimmed) && looksTruncated(trimmed) {
-			reason = RejectTruncated
-		}
-		return &Error{Reason: reason, Offset: -1, Msg: shortErr(err)}
-	}
-	found := false
-	for _, k := range accessLogKeys {
-		if _, ok := m[k]; ok {
-			found = true
-			break
-		}
+	if err != nil {
+		return err
 	}
 	if !found {
 		return &Error{Reason: SkipNotAccessLog, Offset: -1}
 	}
-	fields := [...]struct {
-		key string
-		dst *[]byte
-	}{
-		{"fallback_path", &r.FallbackPath},
-		{"fallback_final_cluster_name", &r.FallbackFinalCluster},
-		{"fallback_result", &r.FallbackResult},
-		{"upstream_cluster", &r.UpstreamCluster},
-		{"response_flags", &r.ResponseFlags},
-		{"route_name", &r.RouteName},
-		{"authority", &r.Authority},
-		{"method", &r.Method},
-		{"path", &r.Path},
-		{"start_time", &r.StartTime},
-		{"upstream_host", &r.UpstreamHost},
-		{"request_id", &r.RequestID},
+	return finish(r)
+}
+
+// ParseSonic extracts the record with the general decoder only. Parse gives the same answers
+// faster; ParseSonic exists as a reference for tests and benchmarks.
+func (p *Parser) ParseSonic(line []byte, r *Record) error {
+	r.Reset()
+	p.scratch = p.scratch[:0]
+	b := trimSpace(line)
+	if len(b) == 0 {
+		return &Error{Reason: SkipBlank, Offset: -1}
 	}
-	for _, f := range fields {
-		v, ok := m[f.key]
-		if !ok || v == nil {
+	if b[0] != '{' {
+		return &Error{Reason: SkipNotJSON, Offset: 0}
+	}
+	return p.parseSonic(b, r)
+}
+
+// parseSonic decodes the trimmed object b with sonic into a map.
+func (p *Parser) parseSonic(b []byte, r *Record) error {
+	r.Reset()
+	p.scratch = p.scratch[:0]
+	if !utf8.Valid(b) {
+		return &Error{Reason: RejectInvalidUTF8, Offset: invalidUTF8At(b), Msg: "invalid UTF-8"}
+	}
+	var m map[string]any
+	if err := sonicAPI.Unmarshal(b, &m); err != nil {
+		return classify(b, err)
+	}
+	found := false
+	for f := fNone + 1; f < numFields; f++ {
+		v, ok := m[fieldKeys[f]]
+		if !ok {
 			continue
 		}
+		found = found || accessLogField[f]
+		var text []byte
 		switch v := v.(type) {
+		case nil:
 		case string:
-			if v != "-" {
+			if v != "-" && v != "" {
 				start := len(p.scratch)
 				p.scratch = append(p.scratch, v...)
-				*f.dst = p.scratch[start:len(p.scratch):len(p.scratch)]
+				text = p.scratch[start:len(p.scratch):len(p.scratch)]
 			}
 		case json.Number:
 			start := len(p.scratch)
 			p.scratch = append(p.scratch, v...)
-			*f.dst = p.scratch[start:len(p.scratch):len(p.scratch)]
+			text = p.scratch[start:len(p.scratch):len(p.scratch)]
 		default:
-			return &Error{Reason: RejectWrongType, Offset: -1, Field: f.key, Msg: "want a string"}
+			want := "a string"
+			if f >= fResponseCode {
+				want = "an integer"
+			}
+			return &Error{Reason: RejectWrongType, Offset: -1, Field: fieldKeys[f], Msg: fmt.Sprintf("want %s, got %T", want, v)}
 		}
+		if f < fResponseCode {
+			*r.stringField(f) = text
+			continue
+		}
+		n, ok := parseInt(text)
+		if text != nil && !ok {
+			return &Error{Reason: RejectWrongType, Offset: -1, Field: fieldKeys[f], Msg: "want an integer, got " + strconv.Quote(truncate(text))}
+		}
+		r.setInt(f, n, text == nil)
 	}
-	// Appending may have moved scratch: re-slice is unnecessary because each field was sliced
-	// after its own append, but earlier slices may point at a stale array; that is fine since the
-	// stale array is not reused until the next Parse call.
-	var err error
-	if r.ResponseCode, err = intField(m, "response_code"); err != nil {
-		return err
-	}
-	d, err := intField(m, "duration")
-	if err != nil {
-		return err
-	}
-	r.Duration = int64(d)
-	if _, ok := m["duration"]; !ok || isMissing(m["duration"]) {
-		r.Duration = -1
+	if !found {
+		return &Error{Reason: SkipNotAccessLog, Offset: -1}
 	}
 	return finish(r)
+}
+
+// classify turns a decoder error on b into a precise reason, using the scanner's validator to
+// tell a truncated object from other invalid JSON.
+func classify(b []byte, err error) *Error {
+	if _, e := skipValue(b, 0, 0); e != nil && e != errDecline {
+		return e
+	}
+	reason := RejectInvalidJSON
+	if looksTruncated(b) {
+		reason = RejectTruncated
+	}
+	return &Error{Reason: reason, Offset: -1, Msg: shortErr(err)}
 }
 
 // finish decodes the derived fields shared by every parsing path.
 func finish(r *Record) error {
 	r.Result = ParseResult(r.FallbackResult)
-	flags, err := ParseFlags(r.ResponseFlags)
-	if err != nil {
-		// An unknown flag is kept as a set of the known ones; it does not cost the record.
-		flags = 0
-	}
-	r.Flags = flags
+	// An unknown flag code does not cost the record: the set keeps the known ones.
+	r.Flags, _ = ParseFlags(r.ResponseFlags)
+	var err error
 	if r.UpstreamCluster != nil {
 		if _, err := SplitCluster(r.UpstreamCluster); err != nil {
 			return &Error{Reason: RejectBadCluster, Offset: -1, Field: "upstream_cluster", Msg: err.Error()}
@@ -135,35 +163,6 @@ func finish(r *Record) error {
 		return &Error{Reason: RejectBadFallbackPath, Offset: -1, Field: "fallback_path", Msg: err.Error()}
 	}
 	return nil
-}
-
-func isMissing(v any) bool {
-	if v == nil {
-		return true
-	}
-	s, ok := v.(string)
-	return ok && (s == "-" || s == "")
-}
-
-func intField(m map[string]any, key string) (int, error) {
-	v, ok := m[key]
-	if !ok || isMissing(v) {
-		return 0, nil
-	}
-	var s string
-	switch v := v.(type) {
-	case string:
-		s = v
-	case json.Number:
-		s = string(v)
-	default:
-		return 0, &Error{Reason: RejectWrongType, Offset: -1, Field: key, Msg: "want a number"}
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		return 0, &Error{Reason: RejectWrongType, Offset: -1, Field: key, Msg: "want an integer, got " + strconv.Quote(truncate([]byte(s)))}
-	}
-	return n, nil
 }
 
 func trimSpace(b []byte) []byte {

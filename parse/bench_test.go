@@ -1,0 +1,123 @@
+package parse
+
+// Compare runs with benchstat (golang.org/x/perf/cmd/benchstat):
+//
+//	go test ./parse -run '^$' -bench . -benchmem -count 5 > new.txt
+//	benchstat old.txt new.txt
+
+import (
+	"sync"
+	"testing"
+
+	"github.com/bytedance/sonic"
+
+	"github.com/fallbackwatch/fallbackwatch/internal/corpus"
+)
+
+var benchCorpus = sync.OnceValues(func() ([][]byte, int64) {
+	lines := corpus.Lines(10000, corpus.Options{Seed: 42})
+	var n int64
+	for _, l := range lines {
+		n += int64(len(l)) + 1
+	}
+	return lines, n
+})
+
+// sonicRecord is the struct a sonic baseline decodes into: the same fields Parse extracts,
+// numbers accepted typed or as strings.
+type sonicRecord struct {
+	FallbackPath         string      `json:"fallback_path"`
+	FallbackFinalCluster string      `json:"fallback_final_cluster_name"`
+	FallbackResult       string      `json:"fallback_result"`
+	UpstreamCluster      string      `json:"upstream_cluster"`
+	ResponseFlags        string      `json:"response_flags"`
+	RouteName            string      `json:"route_name"`
+	Authority            string      `json:"authority"`
+	Method               string      `json:"method"`
+	Path                 string      `json:"path"`
+	StartTime            string      `json:"start_time"`
+	UpstreamHost         string      `json:"upstream_host"`
+	RequestID            string      `json:"request_id"`
+	ResponseCode         sonicNumber `json:"response_code"`
+	Duration             sonicNumber `json:"duration"`
+}
+
+// sonicNumber takes a JSON number or a string without allocating.
+type sonicNumber []byte
+
+func (n *sonicNumber) UnmarshalJSON(b []byte) error {
+	*n = append((*n)[:0], b...)
+	return nil
+}
+
+func benchLines(b *testing.B, each func(line []byte) error) {
+	lines, size := benchCorpus()
+	b.SetBytes(size / int64(len(lines)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if err := each(lines[i%len(lines)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParse(b *testing.B) {
+	var p Parser
+	var r Record
+	benchLines(b, func(line []byte) error { return p.Parse(line, &r) })
+}
+
+func BenchmarkParseSonicMap(b *testing.B) {
+	var p Parser
+	var r Record
+	benchLines(b, func(line []byte) error { return p.ParseSonic(line, &r) })
+}
+
+func BenchmarkSonicUnmarshal(b *testing.B) {
+	benchLines(b, func(line []byte) error {
+		var r sonicRecord
+		return sonic.Unmarshal(line, &r)
+	})
+}
+
+func BenchmarkSonicFastestNoCopy(b *testing.B) {
+	api := sonic.ConfigFastest
+	benchLines(b, func(line []byte) error {
+		var r sonicRecord
+		return api.UnmarshalFromString(unsafeString(line), &r)
+	})
+}
+
+func benchParallel(b *testing.B, mk func() func(line []byte) error) {
+	lines, size := benchCorpus()
+	b.SetBytes(size / int64(len(lines)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		each := mk()
+		for i := 0; pb.Next(); i++ {
+			if err := each(lines[i%len(lines)]); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+func BenchmarkParseParallel(b *testing.B) {
+	benchParallel(b, func() func([]byte) error {
+		var p Parser
+		var r Record
+		return func(line []byte) error { return p.Parse(line, &r) }
+	})
+}
+
+func BenchmarkSonicUnmarshalParallel(b *testing.B) {
+	benchParallel(b, func() func([]byte) error {
+		return func(line []byte) error {
+			var r sonicRecord
+			return sonic.Unmarshal(line, &r)
+		}
+	})
+}
