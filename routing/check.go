@@ -356,7 +356,7 @@ func (ch *Checker) health(r *Route, rec *parse.Record, at time.Time) Verdict {
 				return
 			}
 			k = Inconsistent
-			if ch.timeline.changeNear(cluster, at, healthy, margin) {
+			if ch.timeline.changeNear(cluster, at, margin) {
 				k = Warning
 			}
 		} else {

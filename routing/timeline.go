@@ -75,15 +75,15 @@ func (t *Timeline) at(cluster []byte, at time.Time) HealthState {
 	return HealthDown
 }
 
-// changeNear reports whether cluster's state changes within margin of at: an interval of the
-// other state ends or starts that close.
-func (t *Timeline) changeNear(cluster []byte, at time.Time, healthy bool, margin time.Duration) bool {
-	for _, iv := range t.m[string(cluster)] {
-		if iv.Healthy == healthy {
+// changeNear reports whether cluster's state changes within margin of at: two consecutive
+// intervals of different state meet (or leave a gap) that close.
+func (t *Timeline) changeNear(cluster []byte, at time.Time, margin time.Duration) bool {
+	iv := t.m[string(cluster)]
+	for i := 0; i+1 < len(iv); i++ {
+		if iv[i].Healthy == iv[i+1].Healthy {
 			continue
 		}
-		if absDur(iv.Start.Sub(at)) <= margin || absDur(iv.End.Sub(at)) <= margin ||
-			(!at.Before(iv.Start) && !at.After(iv.End)) {
+		if !at.Before(iv[i].End.Add(-margin)) && !at.After(iv[i+1].Start.Add(margin)) {
 			return true
 		}
 	}
