@@ -1,0 +1,246 @@
+// Package replay reads access-log files once and reports what fallback routing did: the routing
+// outcomes per service, route and subset, a per-minute timeline, the health of each cluster as the
+// records show it, and every record that contradicts the routing configuration. It is what
+// `collector replay` prints after an incident.
+//
+// An input is cut into blocks of whole lines that workers parse and check in parallel; blocks are
+// dealt round-robin, so the report does not depend on scheduling.
+package replay
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"runtime"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/fallbackwatch/fallbackwatch/parse"
+	"github.com/fallbackwatch/fallbackwatch/routing"
+)
+
+// Options tune a replay. The zero value replays without routing checks.
+type Options struct {
+	Config       *routing.Config // nil: no checks
+	Check        routing.CheckOptions
+	Workers      int // 0: GOMAXPROCS
+	MaxLineBytes int // 0: 1 MiB
+	BlockBytes   int // 0: 4 MiB
+	MaxLocated   int // how many rejects, violations and warnings to list; 0: 1000
+	// Progress, when set, is called from time to time with the bytes read of the current input.
+	Progress func(file string, read int64)
+}
+
+func (o *Options) defaults() {
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	if o.MaxLineBytes <= 0 {
+		o.MaxLineBytes = 1 << 20
+	}
+	if o.BlockBytes <= 0 {
+		o.BlockBytes = 4 << 20
+	}
+	if o.MaxLocated <= 0 {
+		o.MaxLocated = 1000
+	}
+}
+
+// Input is one log to replay.
+type Input struct {
+	Name string
+	R    io.Reader
+}
+
+// Run replays the inputs in order and returns the report. Bad lines are counted and located in
+// the report; only a failure to read an input is an error, and the report then covers what was
+// read before it.
+func Run(ctx context.Context, inputs []Input, opts Options) (*Report, error) {
+	opts.defaults()
+	total := newAccumulator()
+	health := map[string][]routing.Interval{}
+	var files []FileCounts
+	var firstErr error
+	for _, in := range inputs {
+		acc, err := runInput(ctx, in, &opts, health)
+		files = append(files, FileCounts{File: in.Name, LineCounts: acc.lines})
+		total.merge(acc)
+		if err != nil {
+			firstErr = fmt.Errorf("reading %s: %w", in.Name, err)
+			break
+		}
+	}
+	return build(&total, files, health, &opts), firstErr
+}
+
+func runInput(ctx context.Context, in Input, opts *Options, health map[string][]routing.Interval) (*accumulator, error) {
+	n := opts.Workers
+	workers := make([]*worker, n)
+	queues := make([]chan *block, n)
+	results := make(chan blockResult, 2*n)
+	free := make(chan []byte, 2*n+1)
+	var wg sync.WaitGroup
+	for i := range workers {
+		workers[i] = newWorker(opts)
+		workers[i].file = in.Name
+		queues[i] = make(chan *block, 1)
+		wg.Add(1)
+		go func(w *worker, q <-chan *block) {
+			defer wg.Done()
+			for b := range q {
+				results <- w.process(b)
+				select {
+				case free <- b.data:
+				default:
+				}
+			}
+		}(workers[i], queues[i])
+	}
+	// The merger applies each block's health evidence in input order.
+	mergeDone := make(chan struct{})
+	go func() {
+		defer close(mergeDone)
+		pending := map[int]blockResult{}
+		next := 0
+		for r := range results {
+			pending[r.seq] = r
+			for {
+				p, ok := pending[next]
+				if !ok {
+					break
+				}
+				delete(pending, next)
+				mergeHealth(health, p.health)
+				next++
+			}
+		}
+	}()
+
+	br := newBlockReader(in.R, opts.BlockBytes, opts.MaxLineBytes)
+	var readErr error
+	lastProgress := time.Now()
+	for {
+		if err := ctx.Err(); err != nil {
+			readErr = err
+			break
+		}
+		var buf []byte
+		select {
+		case buf = <-free:
+		default:
+		}
+		b, err := br.next(buf)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			readErr = err
+			break
+		}
+		queues[b.seq%n] <- &b
+		if opts.Progress != nil && time.Since(lastProgress) > 100*time.Millisecond {
+			opts.Progress(in.Name, br.read)
+			lastProgress = time.Now()
+		}
+	}
+	for _, q := range queues {
+		close(q)
+	}
+	wg.Wait()
+	close(results)
+	<-mergeDone
+	if opts.Progress != nil {
+		opts.Progress(in.Name, br.read)
+	}
+	acc := newAccumulator()
+	for _, w := range workers {
+		w.flush()
+		acc.merge(&w.acc)
+	}
+	return &acc, readErr
+}
+
+// flush counts a record left unfinished at the end of the input (a CRI partial without its final
+// fragment) as truncated.
+func (w *worker) flush() {
+	if w.framer.Pending() {
+		w.acc.lines.Rejected++
+		w.acc.rejected[string(parse.RejectTruncated)]++
+	}
+}
+
+// mergeHealth appends one block's intervals to the timeline, joining an interval to the previous
+// one when the state did not change.
+func mergeHealth(dst, src map[string][]routing.Interval) {
+	for cluster, ivs := range src {
+		cur := dst[cluster]
+		for _, iv := range ivs {
+			if n := len(cur); n > 0 && cur[n-1].Healthy == iv.Healthy {
+				if iv.End.After(cur[n-1].End) {
+					cur[n-1].End = iv.End
+				}
+				continue
+			}
+			cur = append(cur, iv)
+		}
+		dst[cluster] = cur
+	}
+}
+
+func build(acc *accumulator, files []FileCounts, health map[string][]routing.Interval, opts *Options) *Report {
+	r := &Report{
+		Lines: acc.lines, RejectedReasons: acc.rejected, SkippedReasons: acc.skipped, Files: files,
+		Checked: opts.Config != nil, Verdicts: map[string]int64{}, ViolationsByRule: acc.byRule,
+		Health: map[string][]HealthInterval{},
+	}
+	if r.Checked {
+		for k, v := range acc.verdicts {
+			if v > 0 {
+				r.Verdicts[routing.VerdictKind(k).String()] = v
+			}
+		}
+		r.ViolationsTotal = acc.verdicts[routing.Inconsistent]
+	}
+	byLine := func(l []Located) []Located {
+		order := map[string]int{}
+		for i, f := range files {
+			order[f.File] = i
+		}
+		sort.SliceStable(l, func(i, j int) bool {
+			if l[i].File != l[j].File {
+				return order[l[i].File] < order[l[j].File]
+			}
+			return l[i].Line < l[j].Line
+		})
+		if len(l) > opts.MaxLocated {
+			l = l[:opts.MaxLocated]
+		}
+		if l == nil {
+			l = []Located{}
+		}
+		return l
+	}
+	r.Rejects, r.Violations, r.Warnings = byLine(acc.rejects), byLine(acc.violations), byLine(acc.warnings)
+	r.Groups = make([]Group, 0, len(acc.groups))
+	for _, g := range acc.groups {
+		r.Groups = append(r.Groups, *g)
+	}
+	r.Timeline = make([]Minute, 0, len(acc.minutes))
+	for _, m := range acc.minutes {
+		r.Timeline = append(r.Timeline, *m)
+	}
+	for c, ivs := range health {
+		out := make([]HealthInterval, len(ivs))
+		for i, iv := range ivs {
+			out[i] = HealthInterval{Start: iv.Start, End: iv.End, Healthy: iv.Healthy}
+		}
+		r.Health[c] = out
+	}
+	if !acc.first.IsZero() {
+		f, l := acc.first, acc.last
+		r.First, r.Last = &f, &l
+	}
+	r.sort()
+	return r
+}

@@ -1,0 +1,114 @@
+package replay
+
+import (
+	"sort"
+	"time"
+)
+
+// Report is what one replay found. Its JSON form is the output of `collector replay --format json`.
+type Report struct {
+	Lines            LineCounts                  `json:"lines"`
+	RejectedReasons  map[string]int64            `json:"rejected_reasons"`
+	SkippedReasons   map[string]int64            `json:"skipped_reasons"`
+	Rejects          []Located                   `json:"rejects"` // the first rejected lines, located
+	Files            []FileCounts                `json:"files"`
+	Groups           []Group                     `json:"groups"`
+	Checked          bool                        `json:"checked"` // routing configuration was given
+	Verdicts         map[string]int64            `json:"verdicts"`
+	ViolationsTotal  int64                       `json:"violations_total"`
+	ViolationsByRule map[string]int64            `json:"violations_by_rule"`
+	Violations       []Located                   `json:"violations"` // the first inconsistent records, located
+	Warnings         []Located                   `json:"warnings"`   // the first warnings (C6), located
+	Timeline         []Minute                    `json:"timeline"`
+	Health           map[string][]HealthInterval `json:"health"`
+	First            *time.Time                  `json:"first_record,omitempty"`
+	Last             *time.Time                  `json:"last_record,omitempty"`
+}
+
+// LineCounts counts what the input lines became.
+type LineCounts struct {
+	Total    int64 `json:"total"`
+	Records  int64 `json:"records"`
+	Rejected int64 `json:"rejected"`
+	Skipped  int64 `json:"skipped"`
+	Bytes    int64 `json:"bytes"`
+}
+
+// FileCounts is LineCounts for one input.
+type FileCounts struct {
+	File string `json:"file"`
+	LineCounts
+}
+
+// Located is one line worth showing: where it is and what is wrong with it.
+type Located struct {
+	File    string `json:"file"`
+	Line    int64  `json:"line"` // 1-based line on which the record ends
+	Rule    string `json:"rule,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+	Route   string `json:"route,omitempty"`
+	Message string `json:"message"`
+}
+
+// Group counts the records that share a routing outcome.
+type Group struct {
+	DestinationService string           `json:"destination_service"`
+	Route              string           `json:"route"`
+	PrimaryCluster     string           `json:"primary_cluster"`
+	FallbackCluster    string           `json:"fallback_cluster"`
+	FinalCluster       string           `json:"final_cluster"`
+	PrimarySubset      string           `json:"primary_subset"`
+	FallbackSubset     string           `json:"fallback_subset"`
+	FinalSubset        string           `json:"final_subset"`
+	Result             string           `json:"result"`
+	Requests           int64            `json:"requests"`
+	CodeClasses        map[string]int64 `json:"code_classes"`
+}
+
+// Minute counts one primary cluster's requests in one minute of log time.
+type Minute struct {
+	Minute             time.Time `json:"minute"`
+	DestinationService string    `json:"destination_service"`
+	PrimarySubset      string    `json:"primary_subset"`
+	PrimaryCluster     string    `json:"primary_cluster"`
+	Requests           int64     `json:"requests"`
+	FallbackSuccess    int64     `json:"fallback_success"`
+	FallbackFailed     int64     `json:"fallback_failed"`
+}
+
+// HealthInterval is a span in which records showed a cluster healthy or unhealthy (C6).
+type HealthInterval struct {
+	Start   time.Time `json:"start"`
+	End     time.Time `json:"end"`
+	Healthy bool      `json:"healthy"`
+}
+
+// sortReport orders every list so that the same input always gives the same report.
+func (r *Report) sort() {
+	sort.Slice(r.Groups, func(i, j int) bool {
+		a, b := &r.Groups[i], &r.Groups[j]
+		if a.DestinationService != b.DestinationService {
+			return a.DestinationService < b.DestinationService
+		}
+		if a.Route != b.Route {
+			return a.Route < b.Route
+		}
+		if a.PrimaryCluster != b.PrimaryCluster {
+			return a.PrimaryCluster < b.PrimaryCluster
+		}
+		if a.Result != b.Result {
+			return a.Result < b.Result
+		}
+		if a.FallbackCluster != b.FallbackCluster {
+			return a.FallbackCluster < b.FallbackCluster
+		}
+		return a.FinalCluster < b.FinalCluster
+	})
+	sort.Slice(r.Timeline, func(i, j int) bool {
+		a, b := &r.Timeline[i], &r.Timeline[j]
+		if !a.Minute.Equal(b.Minute) {
+			return a.Minute.Before(b.Minute)
+		}
+		return a.PrimaryCluster < b.PrimaryCluster
+	})
+}

@@ -1,0 +1,281 @@
+package replay
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// WriteJSON writes the report as indented JSON.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// maxListed is how many located lines the text report shows of each kind.
+const maxListed = 20
+
+// WriteText writes the report a person reads after an incident: per service and route the subset
+// split, fallback rates and failed fallbacks, the worst minute, the health each cluster showed,
+// the violations and the rejected lines.
+func (r *Report) WriteText(w io.Writer) error {
+	p := &printer{w: w}
+	p.f("fallbackwatch replay: %d lines in %d file(s): %d records, %d rejected, %d skipped (not access-log records)\n",
+		r.Lines.Total, len(r.Files), r.Lines.Records, r.Lines.Rejected, r.Lines.Skipped)
+	if r.First != nil {
+		p.f("log time %s to %s (%s)\n", r.First.Format(time.RFC3339), r.Last.Format(time.RFC3339), r.Last.Sub(*r.First).Round(time.Second))
+	}
+	if r.Checked {
+		p.f("routing checks: %d consistent, %d inconsistent, %d warnings, %d unknown\n",
+			r.Verdicts["consistent"], r.Verdicts["inconsistent"], r.Verdicts["warning"], r.Verdicts["unknown"])
+	} else {
+		p.f("routing checks: off (no --routing given)\n")
+	}
+	for _, svc := range r.services() {
+		r.writeService(p, svc)
+	}
+	r.writeHealth(p)
+	r.writeLocated(p, "Violations (records that contradict the routing configuration)", r.ViolationsTotal, r.Violations)
+	r.writeLocated(p, "Warnings (decisions close to a health change, C6)", r.Verdicts["warning"], r.Warnings)
+	if r.Lines.Rejected > 0 {
+		p.f("\nRejected lines: %s\n", counts(r.RejectedReasons))
+		r.writeLocated(p, "", r.Lines.Rejected, r.Rejects)
+	}
+	if r.Lines.Skipped > 0 {
+		p.f("\nSkipped lines (not access-log records): %s\n", counts(r.SkippedReasons))
+	}
+	return p.err
+}
+
+type printer struct {
+	w   io.Writer
+	err error
+}
+
+func (p *printer) f(format string, args ...any) {
+	if p.err == nil {
+		_, p.err = fmt.Fprintf(p.w, format, args...)
+	}
+}
+
+func (r *Report) services() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, g := range r.Groups {
+		if !seen[g.DestinationService] {
+			seen[g.DestinationService] = true
+			out = append(out, g.DestinationService)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+type subsetStats struct {
+	requests, success, failed int64
+	servedBy                  map[string]int64
+}
+
+func (r *Report) writeService(p *printer, svc string) {
+	routes := map[string]map[string]*subsetStats{}
+	served := map[string]int64{}
+	var total, failed int64
+	for _, g := range r.Groups {
+		if g.DestinationService != svc {
+			continue
+		}
+		subs := routes[g.Route]
+		if subs == nil {
+			subs = map[string]*subsetStats{}
+			routes[g.Route] = subs
+		}
+		s := subs[g.PrimarySubset]
+		if s == nil {
+			s = &subsetStats{servedBy: map[string]int64{}}
+			subs[g.PrimarySubset] = s
+		}
+		s.requests += g.Requests
+		total += g.Requests
+		switch g.Result {
+		case "success":
+			s.success += g.Requests
+		case "failed":
+			s.failed += g.Requests
+			failed += g.Requests
+		}
+		if g.FinalCluster != "" {
+			name := finalName(g, svc)
+			s.servedBy[name] += g.Requests
+			served[name] += g.Requests
+		}
+	}
+	p.f("\n%s: %d requests, %d failed fallbacks (%s)\n", svc, total, failed, pct(failed, total))
+	p.f("  finally served by: %s\n", shares(served, total))
+	routeNames := make([]string, 0, len(routes))
+	for k := range routes {
+		routeNames = append(routeNames, k)
+	}
+	sort.Strings(routeNames)
+	for _, rn := range routeNames {
+		label := rn
+		if label == "" {
+			label = "(no route name)"
+		}
+		p.f("  route %s\n", label)
+		tw := tabwriter.NewWriter(p.w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintf(tw, "    primary subset\trequests\tshare\tfell back\tfailed fallback\tserved by\t\n")
+		subs := routes[rn]
+		var rt int64
+		for _, s := range subs {
+			rt += s.requests
+		}
+		names := make([]string, 0, len(subs))
+		for k := range subs {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			s := subs[name]
+			show := name
+			if show == "" {
+				show = "(none)"
+			}
+			fmt.Fprintf(tw, "    %s\t%d\t%s\t%s\t%s\t%s\t\n", show, s.requests, pct(s.requests, rt),
+				pct(s.success+s.failed, s.requests), pct(s.failed, s.requests), shares(s.servedBy, s.requests))
+		}
+		if err := tw.Flush(); err != nil && p.err == nil {
+			p.err = err
+		}
+	}
+	if m := r.worstMinute(svc); m != nil {
+		p.f("  worst minute: %s, subset %s: %d requests, %d fell back, %d failed fallbacks\n",
+			m.Minute.Format("2006-01-02 15:04 UTC"), orNone(m.PrimarySubset), m.Requests, m.FallbackSuccess+m.FallbackFailed, m.FallbackFailed)
+	}
+}
+
+// finalName shortens a served-by cluster to its subset when it belongs to svc.
+func finalName(g Group, svc string) string {
+	fs, sub := serviceSubset([]byte(g.FinalCluster))
+	if fs == svc {
+		return orNone(sub)
+	}
+	if sub == "" {
+		return fs
+	}
+	return fs + "/" + sub
+}
+
+// worstMinute is the minute with the most failed fallbacks, then the most fallbacks.
+func (r *Report) worstMinute(svc string) *Minute {
+	var worst *Minute
+	for i := range r.Timeline {
+		m := &r.Timeline[i]
+		if m.DestinationService != svc || m.FallbackSuccess+m.FallbackFailed == 0 {
+			continue
+		}
+		if worst == nil || m.FallbackFailed > worst.FallbackFailed ||
+			(m.FallbackFailed == worst.FallbackFailed && m.FallbackSuccess > worst.FallbackSuccess) {
+			worst = m
+		}
+	}
+	return worst
+}
+
+func (r *Report) writeHealth(p *printer) {
+	if len(r.Health) == 0 {
+		return
+	}
+	p.f("\nHealth as the records show it:\n")
+	clusters := make([]string, 0, len(r.Health))
+	for c := range r.Health {
+		clusters = append(clusters, c)
+	}
+	sort.Strings(clusters)
+	for _, c := range clusters {
+		var parts []string
+		for _, iv := range r.Health[c] {
+			state := "healthy"
+			if !iv.Healthy {
+				state = "UNHEALTHY"
+			}
+			parts = append(parts, fmt.Sprintf("%s %s–%s", state, iv.Start.Format("15:04:05"), iv.End.Format("15:04:05")))
+		}
+		if len(parts) > 6 {
+			parts = append(parts[:6], fmt.Sprintf("… %d more", len(r.Health[c])-6))
+		}
+		p.f("  %s: %s\n", c, strings.Join(parts, ", "))
+	}
+}
+
+func (r *Report) writeLocated(p *printer, title string, total int64, l []Located) {
+	if total == 0 {
+		return
+	}
+	if title != "" {
+		p.f("\n%s: %d\n", title, total)
+	}
+	for i, v := range l {
+		if i == maxListed {
+			p.f("  … %d more (see --format json)\n", total-maxListed)
+			break
+		}
+		tag := v.Rule
+		if tag == "" {
+			tag = v.Reason
+		}
+		p.f("  %s:%d: %s: %s\n", v.File, v.Line, tag, v.Message)
+	}
+}
+
+func pct(n, of int64) string {
+	if of == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f%%", 100*float64(n)/float64(of))
+}
+
+func shares(m map[string]int64, total int64) string {
+	if len(m) == 0 {
+		return "nobody"
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if m[keys[i]] != m[keys[j]] {
+			return m[keys[i]] > m[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + " " + pct(m[k], total)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func counts(m map[string]int64) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, m[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}

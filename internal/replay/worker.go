@@ -1,0 +1,305 @@
+package replay
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"time"
+
+	"github.com/fallbackwatch/fallbackwatch/parse"
+	"github.com/fallbackwatch/fallbackwatch/routing"
+)
+
+// worker turns blocks into counts. Each worker owns its parser, checker and accumulators; the
+// accumulators of all workers are merged when the input ends.
+type worker struct {
+	opts    *Options
+	file    string
+	framer  *parse.Framer
+	parser  parse.Parser
+	rec     parse.Record
+	checker *routing.Checker
+
+	acc accumulator
+	key []byte
+}
+
+// accumulator holds what workers count; merging two is adding them.
+type accumulator struct {
+	lines      LineCounts
+	rejected   map[string]int64
+	skipped    map[string]int64
+	rejects    []Located
+	groups     map[string]*Group
+	minutes    map[string]*Minute
+	verdicts   [4]int64
+	byRule     map[string]int64
+	violations []Located
+	warnings   []Located
+	first      time.Time
+	last       time.Time
+}
+
+func newAccumulator() accumulator {
+	return accumulator{
+		rejected: map[string]int64{}, skipped: map[string]int64{}, groups: map[string]*Group{},
+		minutes: map[string]*Minute{}, byRule: map[string]int64{},
+	}
+}
+
+// blockResult carries what must be merged in input order: the health seen in one block.
+type blockResult struct {
+	seq    int
+	health map[string][]routing.Interval
+}
+
+func newWorker(opts *Options) *worker {
+	w := &worker{opts: opts, acc: newAccumulator()}
+	w.framer = parse.NewFramer(parse.Options{MaxLine: opts.MaxLineBytes})
+	if opts.Config != nil {
+		w.checker = routing.NewChecker(opts.Config, opts.Check)
+	}
+	return w
+}
+
+// process counts the lines of b and returns the health evidence it held.
+func (w *worker) process(b *block) blockResult {
+	health := routing.NewTimeline()
+	for _, n := range b.tooLong {
+		w.acc.lines.Total++
+		w.reject(n, parse.RejectTooLong, "line longer than the limit was skipped")
+	}
+	data := b.data
+	lineNo := b.firstLine
+	for len(data) > 0 {
+		var line []byte
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line, data = data[:i], data[i+1:]
+		} else {
+			line, data = data, nil
+		}
+		if len(line) > 0 && line[len(line)-1] == '\r' {
+			line = line[:len(line)-1]
+		}
+		w.line(line, lineNo, health)
+		lineNo++
+	}
+	return blockResult{seq: b.seq, health: health.Intervals()}
+}
+
+func (w *worker) line(line []byte, lineNo int64, health *routing.Timeline) {
+	acc := &w.acc
+	acc.lines.Total++
+	acc.lines.Bytes += int64(len(line)) + 1
+	if len(line) > w.opts.MaxLineBytes {
+		w.reject(lineNo, parse.RejectTooLong, "line longer than the limit was skipped")
+		return
+	}
+	payload, ok, err := w.framer.Frame(line)
+	if err == nil && !ok {
+		return // a fragment of a record that continues on a later line
+	}
+	if err == nil {
+		err = w.parser.Parse(payload, &w.rec)
+	}
+	if err != nil {
+		var pe *parse.Error
+		if errors.As(err, &pe) && pe.Reason.Skipped() {
+			acc.lines.Skipped++
+			acc.skipped[string(pe.Reason)]++
+			return
+		}
+		reason := parse.RejectInvalidJSON
+		if pe != nil {
+			reason = pe.Reason
+		}
+		w.reject(lineNo, reason, err.Error())
+		return
+	}
+	rec := &w.rec
+	acc.lines.Records++
+	at, terr := parse.ParseStartTime(rec.StartTime)
+	if terr != nil {
+		at = time.Time{}
+	}
+	if !at.IsZero() {
+		if acc.first.IsZero() || at.Before(acc.first) {
+			acc.first = at
+		}
+		if at.After(acc.last) {
+			acc.last = at
+		}
+		health.Observe(rec, at)
+	}
+	var route string
+	if w.checker != nil {
+		v := w.checker.Check(rec, at)
+		acc.verdicts[v.Kind]++
+		if v.Route != nil {
+			route = v.Route.Label()
+		}
+		switch v.Kind {
+		case routing.Inconsistent:
+			acc.byRule[v.Rule]++
+			if len(acc.violations) < w.opts.MaxLocated {
+				acc.violations = append(acc.violations, Located{File: w.file, Line: lineNo, Rule: v.Rule, Route: routeLabel(v.Route), Message: v.Message})
+			}
+		case routing.Warning:
+			if len(acc.warnings) < w.opts.MaxLocated {
+				acc.warnings = append(acc.warnings, Located{File: w.file, Line: lineNo, Rule: v.Rule, Route: routeLabel(v.Route), Message: v.Message})
+			}
+		}
+	}
+	if route != "" {
+		w.group(rec, route, nil)
+	} else {
+		w.group(rec, "", rec.RouteName)
+	}
+	if !at.IsZero() {
+		w.minute(rec, at)
+	}
+}
+
+func routeLabel(r *routing.Route) string {
+	if r == nil {
+		return ""
+	}
+	return r.Label()
+}
+
+func (w *worker) reject(lineNo int64, reason parse.Reason, msg string) {
+	w.acc.lines.Rejected++
+	w.acc.rejected[string(reason)]++
+	if len(w.acc.rejects) < w.opts.MaxLocated {
+		w.acc.rejects = append(w.acc.rejects, Located{File: w.file, Line: lineNo, Reason: string(reason), Message: msg})
+	}
+}
+
+// group counts rec in its routing-outcome group, allocating only for a new group. The route is
+// the matched route's label, or else the record's route_name.
+func (w *worker) group(rec *parse.Record, routeLabel string, routeName []byte) {
+	primary, fallback, final := rec.PrimaryCluster(), rec.FallbackCluster(), rec.FinalCluster()
+	class := codeClass(rec.ResponseCode)
+	k := w.key[:0]
+	k = append(k, routeLabel...)
+	k = append(k, routeName...)
+	k = append(k, 0)
+	k = append(k, primary...)
+	k = append(k, 0)
+	k = append(k, fallback...)
+	k = append(k, 0)
+	k = append(k, final...)
+	k = append(k, 0, byte(rec.Result))
+	w.key = k
+	g, ok := w.acc.groups[string(k)]
+	if !ok {
+		g = &Group{
+			Route: routeLabel + string(routeName), PrimaryCluster: string(primary), FallbackCluster: string(fallback),
+			FinalCluster: string(final), Result: rec.Result.String(), CodeClasses: map[string]int64{},
+		}
+		g.DestinationService, g.PrimarySubset = serviceSubset(primary)
+		_, g.FallbackSubset = serviceSubset(fallback)
+		_, g.FinalSubset = serviceSubset(final)
+		w.acc.groups[string(k)] = g
+	}
+	g.Requests++
+	g.CodeClasses[class]++
+}
+
+func (w *worker) minute(rec *parse.Record, at time.Time) {
+	primary := rec.PrimaryCluster()
+	k := binary.BigEndian.AppendUint64(w.key[:0], uint64(at.Unix()/60))
+	k = append(k, primary...)
+	w.key = k
+	m, ok := w.acc.minutes[string(k)]
+	if !ok {
+		m = &Minute{Minute: time.Unix(at.Unix()/60*60, 0).UTC(), PrimaryCluster: string(primary)}
+		m.DestinationService, m.PrimarySubset = serviceSubset(primary)
+		w.acc.minutes[string(k)] = m
+	}
+	m.Requests++
+	switch rec.Result {
+	case parse.ResultSuccess:
+		m.FallbackSuccess++
+	case parse.ResultFailed:
+		m.FallbackFailed++
+	}
+}
+
+var codeClasses = [...]string{"0xx", "1xx", "2xx", "3xx", "4xx", "5xx"}
+
+func codeClass(code int) string {
+	if c := code / 100; code > 0 && c < len(codeClasses) {
+		return codeClasses[c]
+	}
+	return "0xx"
+}
+
+// serviceSubset names a cluster's service (its FQDN, or the well-known cluster's name) and subset.
+func serviceSubset(cluster []byte) (string, string) {
+	if len(cluster) == 0 {
+		return "", ""
+	}
+	ref, err := parse.SplitCluster(cluster)
+	if err != nil {
+		return string(cluster), ""
+	}
+	switch ref.Kind {
+	case parse.ClusterOutbound, parse.ClusterInbound:
+		svc := string(ref.FQDN)
+		if svc == "" {
+			svc = ref.Kind.String()
+		}
+		return svc, string(ref.Subset)
+	}
+	return ref.Kind.String(), ""
+}
+
+// merge adds o into a.
+func (a *accumulator) merge(o *accumulator) {
+	a.lines.Total += o.lines.Total
+	a.lines.Records += o.lines.Records
+	a.lines.Rejected += o.lines.Rejected
+	a.lines.Skipped += o.lines.Skipped
+	a.lines.Bytes += o.lines.Bytes
+	for k, v := range o.rejected {
+		a.rejected[k] += v
+	}
+	for k, v := range o.skipped {
+		a.skipped[k] += v
+	}
+	for k, v := range o.byRule {
+		a.byRule[k] += v
+	}
+	for i, v := range o.verdicts {
+		a.verdicts[i] += v
+	}
+	a.rejects = append(a.rejects, o.rejects...)
+	a.violations = append(a.violations, o.violations...)
+	a.warnings = append(a.warnings, o.warnings...)
+	for k, g := range o.groups {
+		if x, ok := a.groups[k]; ok {
+			x.Requests += g.Requests
+			for c, n := range g.CodeClasses {
+				x.CodeClasses[c] += n
+			}
+		} else {
+			a.groups[k] = g
+		}
+	}
+	for k, m := range o.minutes {
+		if x, ok := a.minutes[k]; ok {
+			x.Requests += m.Requests
+			x.FallbackSuccess += m.FallbackSuccess
+			x.FallbackFailed += m.FallbackFailed
+		} else {
+			a.minutes[k] = m
+		}
+	}
+	if !o.first.IsZero() && (a.first.IsZero() || o.first.Before(a.first)) {
+		a.first = o.first
+	}
+	if o.last.After(a.last) {
+		a.last = o.last
+	}
+}
