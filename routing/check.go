@@ -74,6 +74,32 @@ type Checker struct {
 	given    bool
 	timeline *Timeline
 	scratch  []byte
+	observed bool // the inferred timeline already has the current record
+	// dests caches, per route, which destination a cluster name denotes (nil: none).
+	dests map[*Route]map[string]*Destination
+}
+
+// maxCachedClusters bounds the per-route cache of cluster names.
+const maxCachedClusters = 1024
+
+// destFor is the cached form of destFor (C1).
+func (ch *Checker) destFor(r *Route, cluster []byte) *Destination {
+	m := ch.dests[r]
+	if d, ok := m[string(cluster)]; ok {
+		return d
+	}
+	d := destFor(r, cluster)
+	if m == nil {
+		if ch.dests == nil {
+			ch.dests = map[*Route]map[string]*Destination{}
+		}
+		m = map[string]*Destination{}
+		ch.dests[r] = m
+	}
+	if len(m) < maxCachedClusters {
+		m[string(cluster)] = d
+	}
+	return d
 }
 
 // NewChecker returns a checker for c.
@@ -132,8 +158,9 @@ type failure struct {
 // given, it also adds rec's health evidence to the inferred timeline (C6). It does not allocate
 // for consistent records.
 func (ch *Checker) Check(rec *parse.Record, at time.Time) Verdict {
+	ch.observed = false
 	v := ch.check(rec, at)
-	if !ch.given && !at.IsZero() {
+	if !ch.given && !at.IsZero() && !ch.observed {
 		ch.timeline.Observe(rec, at)
 	}
 	return v
@@ -208,7 +235,7 @@ func (ch *Checker) checkRoute(r *Route, rec *parse.Record, hasMeta bool) failure
 		if hasMeta {
 			return failure{why: rMetadataWithoutResult, route: r}
 		}
-		d := destFor(r, rec.UpstreamCluster)
+		d := ch.destFor(r, rec.UpstreamCluster)
 		if d == nil {
 			return failure{why: rNotDestination, route: r}
 		}
@@ -220,7 +247,7 @@ func (ch *Checker) checkRoute(r *Route, rec *parse.Record, hasMeta bool) failure
 		if len(rec.Clusters) < 2 {
 			return failure{why: rPathMissing, route: r}
 		}
-		d := destFor(r, rec.Clusters[0])
+		d := ch.destFor(r, rec.Clusters[0])
 		if d == nil {
 			return failure{why: rNotDestination, route: r}
 		}
@@ -240,7 +267,7 @@ func (ch *Checker) checkRoute(r *Route, rec *parse.Record, hasMeta bool) failure
 		if len(rec.Clusters) > 0 {
 			a = rec.Clusters[0]
 		}
-		d := destFor(r, a)
+		d := ch.destFor(r, a)
 		if d == nil {
 			return failure{why: rNotDestination, route: r}
 		}
@@ -345,10 +372,8 @@ func (ch *Checker) health(r *Route, rec *parse.Record, at time.Time) Verdict {
 	var bad []byte
 	var badHealthy bool
 	margin := ch.opts.HealthMargin
+	ch.observed = !ch.given
 	forEvidence(rec, func(cluster []byte, healthy bool) {
-		if worst == Inconsistent {
-			return
-		}
 		var k VerdictKind
 		if ch.given {
 			st := ch.timeline.at(cluster, at)
@@ -360,13 +385,15 @@ func (ch *Checker) health(r *Route, rec *parse.Record, at time.Time) Verdict {
 				k = Warning
 			}
 		} else {
-			last, ok := ch.timeline.last(cluster)
+			h := ch.timeline.get(cluster, true)
+			last, ok := h.last()
+			h.note(at, healthy)
 			if !ok || last.Healthy == healthy || at.Sub(last.End) > margin {
 				return
 			}
 			k = Warning
 		}
-		if worst == Consistent || k == Inconsistent {
+		if worst == Consistent || (k == Inconsistent && worst != Inconsistent) {
 			worst, bad, badHealthy = k, cluster, healthy
 		}
 	})

@@ -35,24 +35,38 @@ const maxIntervals = 4096
 // records show it falling back or failing with UH, healthy where it serves. Not safe for
 // concurrent use.
 type Timeline struct {
-	m map[string][]Interval
+	m map[string]*history
+}
+
+type history struct {
+	iv []Interval
 }
 
 // NewTimeline returns an empty timeline.
-func NewTimeline() *Timeline { return &Timeline{m: map[string][]Interval{}} }
+func NewTimeline() *Timeline { return &Timeline{m: map[string]*history{}} }
+
+// get returns the history of cluster, creating it when create is set.
+func (t *Timeline) get(cluster []byte, create bool) *history {
+	h := t.m[string(cluster)]
+	if h == nil && create {
+		h = &history{}
+		t.m[string(cluster)] = h
+	}
+	return h
+}
 
 // Add records that cluster was healthy (or not) from start to end.
 func (t *Timeline) Add(cluster string, start, end time.Time, healthy bool) {
-	iv := append(t.m[cluster], Interval{Start: start, End: end, Healthy: healthy})
-	sort.Slice(iv, func(i, j int) bool { return iv[i].Start.Before(iv[j].Start) })
-	t.m[cluster] = iv
+	h := t.get([]byte(cluster), true)
+	h.iv = append(h.iv, Interval{Start: start, End: end, Healthy: healthy})
+	sort.Slice(h.iv, func(i, j int) bool { return h.iv[i].Start.Before(h.iv[j].Start) })
 }
 
 // Intervals returns a copy of every cluster's intervals, in time order.
 func (t *Timeline) Intervals() map[string][]Interval {
 	out := make(map[string][]Interval, len(t.m))
 	for k, v := range t.m {
-		out[k] = append([]Interval(nil), v...)
+		out[k] = append([]Interval(nil), v.iv...)
 	}
 	return out
 }
@@ -64,7 +78,11 @@ func (t *Timeline) At(cluster string, at time.Time) HealthState {
 }
 
 func (t *Timeline) at(cluster []byte, at time.Time) HealthState {
-	iv := t.m[string(cluster)]
+	h := t.get(cluster, false)
+	if h == nil {
+		return HealthUnknown
+	}
+	iv := h.iv
 	i := sort.Search(len(iv), func(i int) bool { return iv[i].Start.After(at) }) - 1
 	if i < 0 || at.After(iv[i].End) {
 		return HealthUnknown
@@ -78,7 +96,11 @@ func (t *Timeline) at(cluster []byte, at time.Time) HealthState {
 // changeNear reports whether cluster's state changes within margin of at: two consecutive
 // intervals of different state meet (or leave a gap) that close.
 func (t *Timeline) changeNear(cluster []byte, at time.Time, margin time.Duration) bool {
-	iv := t.m[string(cluster)]
+	h := t.get(cluster, false)
+	if h == nil {
+		return false
+	}
+	iv := h.iv
 	for i := 0; i+1 < len(iv); i++ {
 		if iv[i].Healthy == iv[i+1].Healthy {
 			continue
@@ -90,13 +112,12 @@ func (t *Timeline) changeNear(cluster []byte, at time.Time, margin time.Duration
 	return false
 }
 
-// last returns the most recent interval of cluster.
-func (t *Timeline) last(cluster []byte) (Interval, bool) {
-	iv := t.m[string(cluster)]
-	if len(iv) == 0 {
+// last returns the most recent interval.
+func (h *history) last() (Interval, bool) {
+	if len(h.iv) == 0 {
 		return Interval{}, false
 	}
-	return iv[len(iv)-1], true
+	return h.iv[len(h.iv)-1], true
 }
 
 func absDur(d time.Duration) time.Duration {
@@ -112,12 +133,15 @@ func (t *Timeline) Observe(rec *parse.Record, at time.Time) {
 }
 
 func (t *Timeline) note(cluster []byte, at time.Time, healthy bool) {
-	iv, ok := t.m[string(cluster)]
-	if !ok {
-		t.m[string(cluster)] = []Interval{{Start: at, End: at, Healthy: healthy}}
+	t.get(cluster, true).note(at, healthy)
+}
+
+func (h *history) note(at time.Time, healthy bool) {
+	if len(h.iv) == 0 {
+		h.iv = append(h.iv, Interval{Start: at, End: at, Healthy: healthy})
 		return
 	}
-	last := &iv[len(iv)-1]
+	last := &h.iv[len(h.iv)-1]
 	if at.Before(last.End) {
 		at = last.End
 	}
@@ -125,11 +149,11 @@ func (t *Timeline) note(cluster []byte, at time.Time, healthy bool) {
 		last.End = at
 		return
 	}
-	if len(iv) >= maxIntervals {
-		n := copy(iv, iv[len(iv)/2:])
-		iv = iv[:n]
+	if len(h.iv) >= maxIntervals {
+		n := copy(h.iv, h.iv[len(h.iv)/2:])
+		h.iv = h.iv[:n]
 	}
-	t.m[string(cluster)] = append(iv, Interval{Start: at, End: at, Healthy: healthy})
+	h.iv = append(h.iv, Interval{Start: at, End: at, Healthy: healthy})
 }
 
 // forEvidence calls f for each cluster whose health rec shows (C6). It does not allocate.
