@@ -153,7 +153,7 @@ type Multiplier struct {
 	Endpoint string `json:"endpoint"`
 	// Route is the route label where the worst case happens.
 	Route string `json:"route"`
-	// Down is the endpoint whose loss causes the worst case.
+	// Down is the endpoint whose loss causes the worst case; empty when no single loss adds load.
 	Down string `json:"down"`
 	// Normal and Worst are shares of the route's requests served with nothing down and in the
 	// worst case.
@@ -210,6 +210,9 @@ func (c *Config) LoadMultipliers() []Multiplier {
 	}
 	out := make([]Multiplier, 0, len(worst))
 	for _, m := range worst {
+		if m.Factor <= 1 {
+			m.Down = "" // no single loss adds to its load
+		}
 		out = append(out, m)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Endpoint < out[j].Endpoint })

@@ -1,12 +1,108 @@
 package main
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/fallbackwatch/fallbackwatch/internal/cli"
+	"github.com/fallbackwatch/fallbackwatch/routing"
 )
 
+const lintUsage = "collector lint --routing PATH... [--format text|json] [PATH...]"
+
+// loadRouting reads the configuration named by --routing and positional arguments, printing
+// located errors on failure. It returns nil and the exit code when the configuration is unusable.
+func loadRouting(env cli.Env, cmd string, paths []string) (*routing.Config, int) {
+	if len(paths) == 0 {
+		fmt.Fprintf(env.Stderr, "collector %s: no routing configuration given (--routing PATH)\n", cmd)
+		return nil, cli.ExitUsage
+	}
+	cfg, err := routing.Load(paths...)
+	if err != nil {
+		var le *routing.LoadErrors
+		if errors.As(err, &le) {
+			for _, e := range le.Errs {
+				fmt.Fprintf(env.Stderr, "%s: error: %s\n", location(e), strings.TrimPrefix(e.Error(), location(e)+": "))
+			}
+			fmt.Fprintf(env.Stderr, "collector %s: routing configuration cannot be read: %d error(s)\n", cmd, len(le.Errs))
+		} else {
+			fmt.Fprintf(env.Stderr, "collector %s: %v\n", cmd, err)
+		}
+		return nil, cli.ExitError
+	}
+	for _, ig := range cfg.Ignored {
+		fmt.Fprintf(env.Stderr, "%s: note: not a VirtualService or DestinationRule, skipped\n", ig)
+	}
+	return cfg, cli.ExitOK
+}
+
+// location is "FILE:LINE:COL" for a load error.
+func location(e *routing.LoadError) string {
+	s := e.File
+	if e.Line > 0 {
+		s += fmt.Sprintf(":%d", e.Line)
+		if e.Column > 0 {
+			s += fmt.Sprintf(":%d", e.Column)
+		}
+	}
+	return s
+}
+
 func runLint(env cli.Env, args []string) int {
-	fmt.Fprintln(env.Stderr, "collector lint: not built yet")
-	return cli.ExitError
+	fs := cli.NewFlagSet("lint", lintUsage, env.Stderr)
+	var paths cli.Strings
+	fs.Var(&paths, "routing", "VirtualService and DestinationRule YAML/JSON file or directory (repeatable)")
+	format := fs.String("format", "text", "output format: text or json")
+	if code, ok := cli.Parse(fs, args); !ok {
+		return code
+	}
+	if *format != "text" && *format != "json" {
+		fmt.Fprintf(env.Stderr, "collector lint: --format must be text or json, not %q\n", *format)
+		return cli.ExitUsage
+	}
+	paths = append(paths, fs.Args()...)
+	cfg, code := loadRouting(env, "lint", paths)
+	if cfg == nil {
+		return code
+	}
+	findings := cfg.Lint()
+	errs, warns := 0, 0
+	for _, f := range findings {
+		if f.Severity == routing.SeverityError {
+			errs++
+		} else {
+			warns++
+		}
+	}
+	if *format == "json" {
+		if findings == nil {
+			findings = []routing.Finding{}
+		}
+		out := struct {
+			Findings []routing.Finding `json:"findings"`
+			Errors   int               `json:"errors"`
+			Warnings int               `json:"warnings"`
+		}{findings, errs, warns}
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(out); err != nil {
+			fmt.Fprintf(env.Stderr, "collector lint: %v\n", err)
+			return cli.ExitError
+		}
+	} else {
+		for _, f := range findings {
+			fmt.Fprintf(env.Stdout, "%s:%d: %s: %s %s: %s (%s, %s)\n", f.File, f.Line, f.Severity, f.Resource, f.Path, f.Message, f.Rule, f.Code)
+		}
+	}
+	if len(findings) > 0 {
+		fmt.Fprintf(env.Stderr, "collector lint: %d error(s), %d warning(s) in %d VirtualService(s), %d DestinationRule(s)\n",
+			errs, warns, len(cfg.VirtualServices), len(cfg.DestinationRules))
+		return cli.ExitFindings
+	}
+	if *format == "text" {
+		fmt.Fprintf(env.Stdout, "SUCCESS: %d VirtualService(s), %d DestinationRule(s), no findings\n", len(cfg.VirtualServices), len(cfg.DestinationRules))
+	}
+	return cli.ExitOK
 }
