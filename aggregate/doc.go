@@ -3,8 +3,9 @@
 // the fallback result, the response code class, the matched route and the sidecar that logged it.
 //
 // Counters holds that state free of Prometheus types. Observe is safe for concurrent use and does
-// not allocate once the series it touches exist: label values are looked up by hashing the
-// record's byte slices, and strings are made only when a new series is created. Label values are
+// not allocate once warm: a record is looked up by hashing its byte slices (cluster names, route,
+// source) in one of a few lock stripes, and strings are made only the first time a stripe sees a
+// new combination of them. Label values are
 // valid UTF-8 and at most Config.MaxLabelLen bytes whatever the input, and the number of series per
 // metric is bounded by Config.MaxSeries: a record that would create one series too many is counted
 // in a series whose every label is "__overflow__", and fallbackwatch_label_overflow_total says how
