@@ -36,12 +36,12 @@ func newMetrics(reg prometheus.Registerer, topic string) (*metrics, error) {
 		lag:          lag,
 		messages:     messages.WithLabelValues(topic),
 		commitErrors: commitErrors.WithLabelValues(topic),
-		ready:        ready.WithLabelValues("kafka"),
 	}
 	if reg == nil {
+		m.ready = ready.WithLabelValues("kafka")
 		return m, nil
 	}
-	cs := []prometheus.Collector{messages, commitErrors, lag, ready}
+	cs := []prometheus.Collector{messages, commitErrors, lag}
 	for i, c := range cs {
 		if err := reg.Register(c); err != nil {
 			for _, done := range cs[:i] {
@@ -50,5 +50,19 @@ func newMetrics(reg prometheus.Registerer, topic string) (*metrics, error) {
 			return nil, fmt.Errorf("registering kafka source metrics for topic %q: %w", topic, err)
 		}
 	}
+	// fallbackwatch_source_ready is shared with the collector's other sources: use the gauge
+	// already registered when there is one.
+	if err := reg.Register(ready); err != nil {
+		are, ok := err.(prometheus.AlreadyRegisteredError)
+		existing, isVec := are.ExistingCollector.(*prometheus.GaugeVec)
+		if !ok || !isVec {
+			for _, done := range cs {
+				reg.Unregister(done)
+			}
+			return nil, fmt.Errorf("registering kafka source metrics for topic %q: %w", topic, err)
+		}
+		ready = existing
+	}
+	m.ready = ready.WithLabelValues("kafka")
 	return m, nil
 }
