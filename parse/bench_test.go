@@ -6,6 +6,8 @@ package parse
 //	benchstat old.txt new.txt
 
 import (
+	"bytes"
+	"io"
 	"sync"
 	"testing"
 
@@ -121,3 +123,51 @@ func BenchmarkSonicUnmarshalParallel(b *testing.B) {
 		}
 	})
 }
+
+// framedCorpus is the benchmark corpus as one byte stream in a given format.
+func framedCorpus(b *testing.B, f corpus.Format) []byte {
+	b.Helper()
+	var buf bytes.Buffer
+	if err := corpus.Generate(&buf, 10000, corpus.Options{Seed: 42, Format: f}); err != nil {
+		b.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func BenchmarkLineReader(b *testing.B) {
+	data := framedCorpus(b, corpus.Raw)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	lr := NewLineReader(nil, 0)
+	rd := bytes.NewReader(data)
+	for b.Loop() {
+		rd.Reset(data)
+		lr.Reset(rd)
+		for {
+			if _, err := lr.Next(); err != nil {
+				break
+			}
+		}
+	}
+}
+
+func benchStream(b *testing.B, f corpus.Format) {
+	data := framedCorpus(b, f)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	var r Record
+	for b.Loop() {
+		s := NewStream(bytes.NewReader(data), Options{})
+		for {
+			if _, err := s.Next(&r); err == io.EOF {
+				break
+			} else if err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+func BenchmarkStreamRaw(b *testing.B)    { benchStream(b, corpus.Raw) }
+func BenchmarkStreamCRI(b *testing.B)    { benchStream(b, corpus.CRI) }
+func BenchmarkStreamDocker(b *testing.B) { benchStream(b, corpus.Docker) }

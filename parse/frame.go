@@ -74,6 +74,7 @@ type Framer struct {
 	dropping [2]bool // a partial line went over the cap: drop fragments until its end
 	inner    []byte
 	meta     Meta
+	time     []byte // the runtime's timestamp of the last fragment; Meta copies it
 }
 
 // NewFramer returns a Framer for opts.
@@ -93,12 +94,18 @@ func (f *Framer) Pending() bool {
 	return len(f.partial[0]) > 0 || len(f.partial[1]) > 0 || f.dropping[0] || f.dropping[1]
 }
 
-// Meta describes the last payload. It is valid until the next Frame call.
-func (f *Framer) Meta() Meta { return f.meta }
+// Meta describes the last payload.
+func (f *Framer) Meta() Meta {
+	m := f.meta
+	if len(f.time) > 0 {
+		m.Time = string(f.time)
+	}
+	return m
+}
 
 // Reset forgets partial lines and the detected format.
 func (f *Framer) Reset() {
-	*f = Framer{opts: f.opts, format: f.opts.Format, partial: [2][]byte{f.partial[0][:0], f.partial[1][:0]}}
+	*f = Framer{opts: f.opts, format: f.opts.Format, partial: [2][]byte{f.partial[0][:0], f.partial[1][:0]}, inner: f.inner}
 }
 
 // Frame takes one line (without its newline). It returns the JSON payload and true when the line
@@ -107,7 +114,7 @@ func (f *Framer) Reset() {
 // is valid until the next Frame call. Lines that are not a runtime's framing (blank lines, Envoy's
 // text log in a raw stream) are passed through as payloads for the Parser to skip.
 func (f *Framer) Frame(line []byte) ([]byte, bool, error) {
-	f.meta = Meta{}
+	f.meta, f.time = Meta{}, f.time[:0]
 	if f.opts.EnvelopeField != "" {
 		inner, err := f.envelope(line)
 		if err != nil {
@@ -187,7 +194,7 @@ func (f *Framer) cri(line []byte) ([]byte, bool, error) {
 		}
 		return nil, false, &Error{Reason: RejectBadEnvelope, Offset: 0, Msg: "not a CRI log line: " + quoteAt(line, 0)}
 	}
-	f.meta.Stream, f.meta.Time = streamNames[stream], string(ts)
+	f.meta.Stream, f.time = streamNames[stream], ts
 	return f.assemble(stream, partial, msg)
 }
 
