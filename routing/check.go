@@ -455,6 +455,9 @@ func destList(r *Route) string {
 // verdict builds the message for a failure; only inconsistent records pay for it.
 func (ch *Checker) verdict(f failure, rec *parse.Record) Verdict {
 	v := Verdict{Kind: Inconsistent, Rule: reasonRule[f.why], Route: f.route}
+	if rec.Result == parse.ResultFailed && (f.why == rWrongTarget || f.why == rNoFallbackConfigured) {
+		v.Rule = "C3" // the same edge checks, for a failed fallback
+	}
 	r := f.route
 	label := ""
 	if r != nil {

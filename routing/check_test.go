@@ -108,7 +108,7 @@ func TestCheckRules(t *testing.T) {
 		{"C3 failed fallback needs UH", s1, map[string]any{"fallback_path": path("v3", "v2"), "fallback_result": "fallback cluster is unhealthy", "response_code": "503"}, Inconsistent, "C3", nil},
 		{"C3 upstream must stay the chosen cluster", s1, map[string]any{"fallback_path": path("v3", "v2"), "fallback_result": "fallback cluster is unhealthy", "response_code": "503", "response_flags": "UH", "upstream_cluster": cl("v2")}, Inconsistent, "C3", nil},
 		{"C3 final must be missing", s1, map[string]any{"fallback_path": path("v3", "v2"), "fallback_result": "fallback cluster is unhealthy", "response_code": "503", "response_flags": "UH", "fallback_final_cluster_name": cl("v2")}, Inconsistent, "C3", nil},
-		{"C3 wrong target in a failed fallback", s1, map[string]any{"fallback_path": path("v3", "v1"), "fallback_result": "fallback cluster is unhealthy", "response_code": "503", "response_flags": "UH"}, Inconsistent, "C2", nil},
+		{"C3 wrong target in a failed fallback", s1, map[string]any{"fallback_path": path("v3", "v1"), "fallback_result": "fallback cluster is unhealthy", "response_code": "503", "response_flags": "UH"}, Inconsistent, "C3", []string{reviews + "/v2", cl("v1")}},
 		{"C4 three clusters (R17)", s2, map[string]any{"fallback_path": path("v3", "v2") + ":" + cl("v1"), "fallback_result": "fallback successful", "fallback_final_cluster_name": cl("v1"), "upstream_cluster": cl("v1")}, Inconsistent, "C4", []string{"one hop"}},
 		{"C5 NR without metadata", s1, map[string]any{"response_code": "404", "response_flags": "NR", "upstream_cluster": nil}, Consistent, "", nil},
 		{"C5 NC without metadata", s1, map[string]any{"response_code": "503", "response_flags": "NC"}, Consistent, "", nil},
