@@ -186,6 +186,7 @@ type keySlot struct {
 const (
 	numOrders    = 4   // key orders remembered, for streams mixing several proxies' formats
 	maxOrderKeys = 128 // keys remembered per order
+	maxOrderKey  = 256 // longest key remembered, in bytes
 )
 
 // pickOrder returns the remembered order whose first key starts b[i:], else a recycled one.
@@ -251,7 +252,7 @@ func (p *Parser) scanObject(b []byte, r *Record) (bool, *Error) {
 					return false, errDecline
 				}
 				f = lookupField(b[i+1 : end])
-				if order != nil && k == len(order.slots) && k < maxOrderKeys {
+				if order != nil && k == len(order.slots) && k < maxOrderKeys && end-i <= maxOrderKey {
 					order.buf = append(order.buf, b[i+1:end+1]...)
 					order.slots = append(order.slots, keySlot{end: int32(len(order.buf)), f: f})
 				}
