@@ -75,31 +75,92 @@ type Checker struct {
 	timeline *Timeline
 	scratch  []byte
 	observed bool // the inferred timeline already has the current record
-	// dests caches, per route, which destination a cluster name denotes (nil: none).
-	dests map[*Route]map[string]*Destination
+
+	// clusters caches what the checker learnt about each cluster name it met.
+	clusters map[string]*clusterInfo
+	// lastAuth and lastVS cache the VirtualService of the previous record's authority.
+	lastAuth []byte
+	lastVS   *VirtualService
+	hasLast  bool
 }
 
-// maxCachedClusters bounds the per-route cache of cluster names.
-const maxCachedClusters = 1024
+// clusterInfo is what a Checker remembers about one cluster name.
+type clusterInfo struct {
+	hist    *history // inferred health history; nil with a given timeline
+	dests   []routeDest
+	targets []targetHit
+}
+
+type routeDest struct {
+	r *Route
+	d *Destination
+}
+
+type targetHit struct {
+	fb *Fallback
+	ok bool
+}
+
+// Cache bounds: distinct cluster names remembered, and per-name route and target entries.
+const (
+	maxClusters     = 1 << 16
+	maxCacheEntries = 64
+)
+
+// info returns the checker's record of a cluster name.
+func (ch *Checker) info(cluster []byte) *clusterInfo {
+	if ci := ch.clusters[string(cluster)]; ci != nil {
+		return ci
+	}
+	ci := &clusterInfo{}
+	if !ch.given {
+		ci.hist = ch.timeline.get(cluster, true)
+	}
+	if len(ch.clusters) < maxClusters {
+		ch.clusters[string(cluster)] = ci
+	}
+	return ci
+}
 
 // destFor is the cached form of destFor (C1).
 func (ch *Checker) destFor(r *Route, cluster []byte) *Destination {
-	m := ch.dests[r]
-	if d, ok := m[string(cluster)]; ok {
-		return d
+	ci := ch.info(cluster)
+	for _, rd := range ci.dests {
+		if rd.r == r {
+			return rd.d
+		}
 	}
 	d := destFor(r, cluster)
-	if m == nil {
-		if ch.dests == nil {
-			ch.dests = map[*Route]map[string]*Destination{}
-		}
-		m = map[string]*Destination{}
-		ch.dests[r] = m
-	}
-	if len(m) < maxCachedClusters {
-		m[string(cluster)] = d
+	if len(ci.dests) < maxCacheEntries {
+		ci.dests = append(ci.dests, routeDest{r, d})
 	}
 	return d
+}
+
+// targetIs is the cached form of clusterIs for fallback targets.
+func (ch *Checker) targetIs(fb *Fallback, cluster []byte) bool {
+	ci := ch.info(cluster)
+	for _, t := range ci.targets {
+		if t.fb == fb {
+			return t.ok
+		}
+	}
+	ok := clusterIs(fb.Target, cluster)
+	if len(ci.targets) < maxCacheEntries {
+		ci.targets = append(ci.targets, targetHit{fb, ok})
+	}
+	return ok
+}
+
+// virtualService finds the VirtualService for a record's authority, remembering the last one.
+func (ch *Checker) virtualService(authority []byte) *VirtualService {
+	if ch.hasLast && string(authority) == string(ch.lastAuth) {
+		return ch.lastVS
+	}
+	vs := ch.cfg.vsForHost(authority, &ch.scratch)
+	ch.lastAuth = append(ch.lastAuth[:0], authority...)
+	ch.lastVS, ch.hasLast = vs, true
+	return vs
 }
 
 // NewChecker returns a checker for c.
@@ -107,7 +168,7 @@ func NewChecker(c *Config, opts CheckOptions) *Checker {
 	if opts.HealthMargin == 0 {
 		opts.HealthMargin = 5 * time.Second
 	}
-	ch := &Checker{cfg: c, opts: opts, timeline: opts.Health, given: opts.Health != nil}
+	ch := &Checker{cfg: c, opts: opts, timeline: opts.Health, given: opts.Health != nil, clusters: map[string]*clusterInfo{}}
 	if ch.timeline == nil {
 		ch.timeline = NewTimeline()
 	}
@@ -170,7 +231,7 @@ func (ch *Checker) check(rec *parse.Record, at time.Time) Verdict {
 	if rec.Result == parse.ResultUnknown {
 		return Verdict{Kind: Unknown, Message: fmt.Sprintf("fallback_result %q is not one ASM writes (R23)", rec.FallbackResult)}
 	}
-	vs := ch.cfg.vsForHost(rec.Authority, &ch.scratch)
+	vs := ch.virtualService(rec.Authority)
 	if vs == nil {
 		if ref, err := parse.SplitCluster(rec.PrimaryCluster()); err == nil && ref.Kind == parse.ClusterOutbound {
 			vs = ch.cfg.byHost[string(ref.FQDN)]
@@ -304,7 +365,7 @@ func (ch *Checker) checkEdges(r *Route, d *Destination, rec *parse.Record) failu
 			}
 			return failure{why: rMultiHopEdge, route: r, dest: d}
 		}
-		if !clusterIs(cur.Fallback.Target, rec.Clusters[i]) {
+		if !ch.targetIs(cur.Fallback, rec.Clusters[i]) {
 			if i == 1 {
 				return failure{why: rWrongTarget, route: r, dest: d}
 			}
@@ -385,7 +446,7 @@ func (ch *Checker) health(r *Route, rec *parse.Record, at time.Time) Verdict {
 				k = Warning
 			}
 		} else {
-			h := ch.timeline.get(cluster, true)
+			h := ch.info(cluster).hist
 			last, ok := h.last()
 			h.note(at, healthy)
 			if !ok || last.Healthy == healthy || at.Sub(last.End) > margin {
