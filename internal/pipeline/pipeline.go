@@ -155,7 +155,9 @@ func (s *Stream) Line(line []byte) (safe bool) {
 	s.bytes.Add(float64(len(line) + 1))
 	payload, ok, err := s.framer.Frame(line)
 	if err == nil && !ok {
-		return false
+		// A fragment was held, or the last fragment of a line dropped for being over the cap
+		// arrived: only the former leaves something pending.
+		return !s.framer.Pending()
 	}
 	if err == nil {
 		err = s.parser.Parse(payload, &s.rec)
