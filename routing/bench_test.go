@@ -15,8 +15,8 @@ func BenchmarkCheck(b *testing.B) {
 	c := bookinfo(b, "sample2.yaml")
 	lines := map[string][]byte{
 		"none":    record(map[string]any{"upstream_cluster": cl("v2")}),
-		"success": readLine(b, "../testdata/bookinfo/seed-success.json"),
-		"failed":  readLine(b, "../testdata/bookinfo/seed-failed.json"),
+		"success": readLine(b, "../testdata/logs/seed-success.json"),
+		"failed":  readLine(b, "../testdata/logs/seed-failed.json"),
 	}
 	for _, name := range []string{"none", "success", "failed"} {
 		b.Run(name, func(b *testing.B) {
@@ -42,8 +42,8 @@ func TestCheckDoesNotAllocate(t *testing.T) {
 	c := bookinfo(t, "sample2.yaml")
 	ch := NewChecker(c, CheckOptions{})
 	for _, rec := range []*parse.Record{
-		parseLine(t, readLine(t, "../testdata/bookinfo/seed-success.json")),
-		parseLine(t, readLine(t, "../testdata/bookinfo/seed-failed.json")),
+		parseLine(t, readLine(t, "../testdata/logs/seed-success.json")),
+		parseLine(t, readLine(t, "../testdata/logs/seed-failed.json")),
 		parseLine(t, record(map[string]any{"upstream_cluster": cl("v2")})),
 	} {
 		at := time.Date(2023, 5, 30, 7, 0, 0, 0, time.UTC)

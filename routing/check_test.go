@@ -35,7 +35,7 @@ func TestCheckSeedRecords(t *testing.T) {
 	} {
 		t.Run(tc.sample+"/"+tc.record, func(t *testing.T) {
 			ch := NewChecker(bookinfo(t, tc.sample), CheckOptions{})
-			rec := parseLine(t, readLine(t, "../testdata/bookinfo/"+tc.record))
+			rec := parseLine(t, readLine(t, "../testdata/logs/"+tc.record))
 			at, err := rec.Time()
 			require.NoError(t, err)
 			v := ch.Check(rec, at)
@@ -50,7 +50,7 @@ func TestCheckSeedRecords(t *testing.T) {
 	t0 := time.Date(2023, 5, 30, 7, 0, 0, 0, time.UTC)
 	tl.Add(cl("v2"), t0, t0.Add(time.Hour), true)
 	ch := NewChecker(bookinfo(t, "sample2.yaml"), CheckOptions{Health: tl})
-	rec := parseLine(t, readLine(t, "../testdata/bookinfo/seed-failed.json"))
+	rec := parseLine(t, readLine(t, "../testdata/logs/seed-failed.json"))
 	at, _ := rec.Time()
 	v := ch.Check(rec, at)
 	require.Equal(t, Inconsistent, v.Kind)
