@@ -1,0 +1,838 @@
+package alerts
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/fallbackwatch/fallbackwatch/internal/topology"
+)
+
+// TestFile is a `promtool test rules` file.
+type TestFile struct {
+	RuleFiles          []string    `yaml:"rule_files"`
+	EvaluationInterval string      `yaml:"evaluation_interval"`
+	GroupEvalOrder     []string    `yaml:"group_eval_order"`
+	Tests              []TestGroup `yaml:"tests"`
+}
+
+// TestGroup is one scenario: input series and what must (not) fire at one time.
+type TestGroup struct {
+	Name            string      `yaml:"name"`
+	Interval        string      `yaml:"interval"`
+	InputSeries     []Series    `yaml:"input_series"`
+	AlertRuleTests  []AlertTest `yaml:"alert_rule_test,omitempty"`
+	PromQLExprTests []ExprTest  `yaml:"promql_expr_test,omitempty"`
+}
+
+// Series is one input series in promtool's expanding notation.
+type Series struct {
+	Series string `yaml:"series"`
+	Values string `yaml:"values"`
+}
+
+// AlertTest lists the alerts named Alertname firing at EvalTime; empty means none.
+type AlertTest struct {
+	EvalTime  string     `yaml:"eval_time"`
+	Alertname string     `yaml:"alertname"`
+	ExpAlerts []ExpAlert `yaml:"exp_alerts"`
+}
+
+// ExpAlert is one expected firing alert.
+type ExpAlert struct {
+	ExpLabels      map[string]string `yaml:"exp_labels"`
+	ExpAnnotations map[string]string `yaml:"exp_annotations"`
+}
+
+// ExprTest checks the value of a query at EvalTime.
+type ExprTest struct {
+	Expr       string      `yaml:"expr"`
+	EvalTime   string      `yaml:"eval_time"`
+	ExpSamples []ExpSample `yaml:"exp_samples"`
+}
+
+// ExpSample is one expected sample of an ExprTest.
+type ExpSample struct {
+	Labels string  `yaml:"labels"`
+	Value  float64 `yaml:"value"`
+}
+
+// Marshal returns the test file, deterministic like the rule file.
+func (f *TestFile) Marshal() ([]byte, error) { return marshal(f) }
+
+// flow is traffic of one kind: requests of a route to a primary subset with one outcome. Rates
+// are totals over all collectors; each of the two simulated collectors exports half.
+type flow struct {
+	route          string
+	primary        topology.Subset
+	fallback       topology.Subset // zero: no fallback
+	final          topology.Subset // zero: nothing served it (failed fallback)
+	result, code   string
+	rps, rpsBefore float64 // rpsBefore: rate before the switch in two-phase scenarios
+}
+
+func (f flow) key() string {
+	return strings.Join([]string{f.route, f.primary.String(), f.fallback.String(), f.final.String(), f.result, f.code}, "|")
+}
+
+// pipeline is what the collectors report about themselves.
+type pipeline struct {
+	absent       bool
+	linesRead    float64 // lines/s, total
+	rejected     float64 // lines/s, total
+	decisions    map[[2]string]float64
+	lagGrowing   bool
+	overflowRate float64
+	// oneStops: collector b stops being scrapeable at the switch.
+	oneStops bool
+}
+
+type scenario struct {
+	name     string
+	flows    []flow
+	pipe     pipeline
+	twoPhase bool     // flows change at the switch (rpsBefore → rps)
+	only     []string // alert names asserted; nil: all
+	exprs    bool     // add promql_expr_tests for the aggregation across collectors
+}
+
+var collectors = []string{"collector-a:9464", "collector-b:9464"}
+
+const testJob = "fallbackwatch"
+
+// bookinfoSample1 is the source document's first configuration, used for test data when the rules
+// are generic: reviews v3 falls back to v2.
+func bookinfoSample1() *topology.Topology {
+	r := "reviews.default.svc.cluster.local"
+	s := func(x string) topology.Subset { return topology.Subset{Service: r, Subset: x} }
+	return &topology.Topology{
+		Subsets: []topology.Subset{s("v1"), s("v2"), s("v3")},
+		Edges:   []topology.Edge{{Route: "default/reviews-route#0", From: s("v3"), To: s("v2")}},
+	}
+}
+
+// GenerateTests returns the `promtool test rules` file for the rules Generate(t, opts) returns,
+// loaded from ruleFile (a path relative to the test file). Its scenarios are the source document's:
+// a primary subset down with fallback succeeding, primary and fallback target down with fallback
+// failing, plus an unprotected outage, capacity and failover load, contradicting decisions and
+// pipeline trouble; and healthy and low traffic on which nothing may fire. Every series is split
+// between two collectors, so the tests also prove the rules aggregate across replicas.
+func GenerateTests(t *topology.Topology, opts Options, ruleFile string) (*TestFile, error) {
+	f, err := Generate(t, opts)
+	if err != nil {
+		return nil, err
+	}
+	g, _ := newGen(t, opts) // validated by Generate
+	tg, err := newTestGen(g, f)
+	if err != nil {
+		return nil, err
+	}
+	out := &TestFile{
+		RuleFiles:          []string{ruleFile},
+		EvaluationInterval: tg.step.String(),
+		GroupEvalOrder:     []string{f.Groups[0].Name, f.Groups[1].Name},
+	}
+	for _, sc := range tg.scenarios() {
+		grp, err := tg.group(sc)
+		if err != nil {
+			return nil, err
+		}
+		out.Tests = append(out.Tests, grp)
+	}
+	return out, nil
+}
+
+type testGen struct {
+	*gen
+	rules      *RuleFile
+	scen       *topology.Topology // topology the test traffic follows
+	step       model.Duration
+	selLabels  map[string]string // labels every test series carries to satisfy the selector
+	alertNames []string
+	r          float64 // rate of healthy traffic per primary subset
+}
+
+func newTestGen(g *gen, f *RuleFile) (*testGen, error) {
+	tg := &testGen{gen: g, rules: f, scen: g.t, selLabels: map[string]string{}}
+	if !g.hasEdges() {
+		tg.scen = bookinfoSample1()
+	}
+	step := time.Duration(g.o.Windows.Short) / 5
+	step = step.Truncate(time.Second)
+	if step < time.Second {
+		step = time.Second
+	}
+	tg.step = model.Duration(step)
+	for _, m := range g.sel {
+		v, err := satisfy(m)
+		if err != nil {
+			return nil, err
+		}
+		if v != "" {
+			tg.selLabels[m.Name] = v
+		}
+	}
+	seen := map[string]bool{}
+	for _, r := range f.Groups[1].Rules {
+		if !seen[r.Alert] {
+			seen[r.Alert] = true
+			tg.alertNames = append(tg.alertNames, r.Alert)
+		}
+	}
+	// Healthy traffic well above the minimum-traffic guard, and well below every capacity so a
+	// healthy mesh raises no capacity alert.
+	tg.r = 1
+	for tg.r < 10*g.o.Thresholds.MinRPS {
+		tg.r *= 2
+	}
+	for _, c := range g.t.Capacity {
+		for tg.r > c*math.Min(g.o.Thresholds.Capacity, g.o.Thresholds.Failover)/4 {
+			tg.r /= 2
+		}
+	}
+	return tg, nil
+}
+
+// satisfy returns a label value that m matches, so test series pass the selector.
+func satisfy(m *labels.Matcher) (string, error) {
+	cands := []string{"", m.Value, "fallbackwatch", "x"}
+	if m.Type == labels.MatchRegexp {
+		if re, err := regexp.Compile("^(?:" + m.Value + ")$"); err == nil {
+			p, _ := re.LiteralPrefix()
+			cands = append(cands, p)
+		}
+	}
+	for _, c := range cands {
+		if m.Matches(c) {
+			return c, nil
+		}
+	}
+	return "", fmt.Errorf("selector matcher %s: cannot build test series that match it; use = matchers or a regular expression with a literal prefix", m)
+}
+
+func (tg *testGen) primaries(route string) []topology.Subset {
+	var out []topology.Subset
+	seen := map[topology.Subset]bool{}
+	for _, e := range tg.scen.Edges {
+		if e.Route == route && !seen[e.From] {
+			seen[e.From] = true
+			out = append(out, e.From)
+		}
+	}
+	return out
+}
+
+func (tg *testGen) edgeFrom(route string, s topology.Subset) (topology.Edge, bool) {
+	for _, e := range tg.scen.Edges {
+		if e.Route == route && e.From == s {
+			return e, true
+		}
+	}
+	return topology.Edge{}, false
+}
+
+func direct(route string, s topology.Subset, rps float64) flow {
+	return flow{route: route, primary: s, final: s, result: "none", code: "2xx", rps: rps}
+}
+
+func fellBackTo(e topology.Edge, rps float64) flow {
+	return flow{route: e.Route, primary: e.From, fallback: e.To, final: e.To, result: "success", code: "2xx", rps: rps}
+}
+
+func failedTo(e topology.Edge, rps float64) flow {
+	return flow{route: e.Route, primary: e.From, fallback: e.To, result: "failed", code: "5xx", rps: rps}
+}
+
+func healthyPipe(rps float64) pipeline {
+	return pipeline{linesRead: rps, decisions: map[[2]string]float64{{"consistent", "none"}: rps}}
+}
+
+func total(fs []flow) float64 {
+	var s float64
+	for _, f := range fs {
+		s += f.rps
+	}
+	return s
+}
+
+func (tg *testGen) scenarios() []scenario {
+	// The seed's chain: an edge whose target is itself a primary of the route (v3 -> v2 with
+	// v2 -> v1), else the first edge.
+	first := tg.scen.Edges[0]
+	for _, e := range tg.scen.Edges {
+		if _, ok := tg.edgeFrom(e.Route, e.To); ok {
+			first = e
+			break
+		}
+	}
+	route := first.Route
+	prim := tg.primaries(route)
+	r := tg.r
+	// healthyExcept is direct traffic to every primary of the route but those listed.
+	healthyExcept := func(rps float64, skip ...topology.Subset) []flow {
+		var fs []flow
+	next:
+		for _, p := range prim {
+			for _, s := range skip {
+				if p == s {
+					continue next
+				}
+			}
+			fs = append(fs, direct(route, p, rps))
+		}
+		return fs
+	}
+	// The seed's step 2: the first primary down, its fallback succeeds.
+	down := func(rps float64) []flow {
+		return append(healthyExcept(rps, first.From), fellBackTo(first, rps))
+	}
+	// The seed's step 3: the primary and its fallback target down. The primary's requests fail
+	// (fallback does not cascade); the target's own requests, if the route sends it any, fall
+	// back to the target's fallback.
+	bothDown := func(rps float64) []flow {
+		fs := append(healthyExcept(rps, first.From, first.To), failedTo(first, rps))
+		if e, ok := tg.edgeFrom(route, first.To); ok {
+			fs = append(fs, fellBackTo(e, rps))
+		}
+		return fs
+	}
+	A, B := first.From, first.To
+	var out []scenario
+	h := healthyExcept(r)
+	out = append(out, scenario{name: "healthy traffic: nothing fires", flows: h, pipe: healthyPipe(total(h)), exprs: true})
+
+	low := tg.o.Thresholds.MinRPS / 4
+	lowFlows := append(bothDown(low), down(low)...)
+	lowPipe := healthyPipe(total(lowFlows))
+	lowPipe.rejected = lowPipe.linesRead / 2
+	lowPipe.decisions = map[[2]string]float64{{"consistent", "none"}: lowPipe.linesRead / 2, {"inconsistent", "C1"}: lowPipe.linesRead / 2}
+	out = append(out, scenario{name: "low traffic: failures below the minimum-traffic guard raise nothing", flows: lowFlows, pipe: lowPipe})
+
+	d := down(r)
+	out = append(out, scenario{name: fmt.Sprintf("%s down: its requests fall back to %s", A, B), flows: d, pipe: healthyPipe(total(d))})
+	bd := bothDown(r)
+	out = append(out, scenario{name: fmt.Sprintf("%s and %s down: fallback fails with 503", A, B), flows: bd, pipe: healthyPipe(total(bd))})
+
+	other := topology.Subset{Service: "ratings.default.svc.cluster.local", Subset: "v1"}
+	un := append(healthyExcept(r, A), flow{route: "default/ratings#0", primary: other, final: other, result: "none", code: "5xx", rps: r},
+		flow{route: route, primary: A, final: A, result: "none", code: "5xx", rps: r})
+	out = append(out, scenario{name: fmt.Sprintf("unprotected outage of %s; 5xx of %s, which has a fallback, are its own", other, A),
+		flows: un, pipe: healthyPipe(total(un))})
+
+	if tg.hasEdges() {
+		// N-1 with a capacity: an edge whose target has one.
+		if e, ok := tg.edgeWithCapacity(); ok {
+			c := tg.t.Capacity[e.To]
+			fs := append(healthyExcept(r, e.From), direct(e.Route, e.From, c*1.25))
+			out = append(out, scenario{name: fmt.Sprintf("a failover of %s would overload %s", e.From, e.To), flows: fs, pipe: healthyPipe(total(fs))})
+			fs = append(healthyExcept(r, e.From), fellBackTo(e, c))
+			out = append(out, scenario{name: fmt.Sprintf("%s down: %s at its capacity", e.From, e.To), flows: fs, pipe: healthyPipe(total(fs))})
+		}
+		if e, ok := tg.edgeWithoutCapacity(); ok {
+			fs := append(healthyExcept(r, e.From, e.To), direct(e.Route, e.From, (tg.o.Thresholds.FailoverPeak+1)*r), direct(e.Route, e.To, r))
+			out = append(out, scenario{name: fmt.Sprintf("a failover of %s would load %s far beyond its peak", e.From, e.To), flows: fs, pipe: healthyPipe(total(fs))})
+		}
+	}
+	if e, ok := tg.edgeWithoutCapacity(); ok || !tg.hasEdges() {
+		if !tg.hasEdges() {
+			e = first
+		}
+		fs := []flow{
+			{route: e.Route, primary: e.From, final: e.From, result: "none", code: "2xx", rpsBefore: r},
+			{route: e.Route, primary: e.To, final: e.To, result: "none", code: "2xx", rpsBefore: r, rps: r},
+			{route: e.Route, primary: e.From, fallback: e.To, final: e.To, result: "success", code: "2xx", rps: r},
+		}
+		out = append(out, scenario{name: fmt.Sprintf("%s down: %s serves twice its load of %s earlier", e.From, e.To, tg.o.Windows.Baseline),
+			flows: fs, pipe: healthyPipe(2 * r), twoPhase: true, only: []string{AlertFallbackTargetLoadHigh}})
+	}
+
+	dec := healthyPipe(total(h))
+	dec.decisions = map[[2]string]float64{{"consistent", "none"}: total(h) * 3 / 4, {"inconsistent", "C1"}: total(h) / 4}
+	out = append(out, scenario{name: "a quarter of the records contradict the configuration (C1)", flows: h, pipe: dec})
+
+	p := healthyPipe(total(h))
+	p.rejected = p.linesRead / 4
+	p.lagGrowing = true
+	p.overflowRate = 1
+	out = append(out, scenario{name: "pipeline: rejected lines, growing Kafka lag, label overflow", flows: h, pipe: p})
+	stop := healthyPipe(total(h))
+	stop.oneStops = true
+	out = append(out, scenario{name: "pipeline: one collector stops", flows: h, pipe: stop, twoPhase: true,
+		only: []string{AlertCollectorDown, AlertCollectorAbsent}})
+	out = append(out, scenario{name: "pipeline: no collector at all", pipe: pipeline{absent: true}})
+	return out
+}
+
+func (tg *testGen) edgeWithCapacity() (topology.Edge, bool) {
+	for _, e := range tg.t.Edges {
+		if _, ok := tg.t.Capacity[e.To]; ok {
+			return e, true
+		}
+	}
+	return topology.Edge{}, false
+}
+
+func (tg *testGen) edgeWithoutCapacity() (topology.Edge, bool) {
+	for _, e := range tg.t.Edges {
+		if _, ok := tg.t.Capacity[e.To]; !ok {
+			return e, true
+		}
+	}
+	return topology.Edge{}, false
+}
+
+// timeline returns, in steps, when the scenario switches (0: never) and when it is judged.
+func (tg *testGen) timeline(sc scenario) (switchAt, evalAt int) {
+	o := tg.o
+	steps := func(d model.Duration) int { return int(math.Ceil(float64(d) / float64(tg.step))) }
+	switch {
+	case sc.twoPhase && sc.pipe.oneStops:
+		switchAt = steps(o.Windows.Short)
+		return switchAt, switchAt + steps(o.For.Pipeline) + 2
+	case sc.twoPhase:
+		// The normal level (long window, Baseline ago) lies before the switch; the short window
+		// and the `for` after it.
+		switchAt = steps(o.Windows.Baseline+o.Windows.Long) + 1
+		return switchAt, switchAt + steps(o.Windows.Short+o.For.Capacity) + 2
+	case sc.pipe.absent:
+		return 0, steps(o.For.Pipeline) + 2
+	}
+	var maxFor model.Duration
+	for _, d := range []model.Duration{o.For.SustainedWarning, o.For.SustainedCritical, o.For.Failed, o.For.Unprotected,
+		o.For.Capacity, o.For.Failover, o.For.Inconsistent, o.For.Pipeline, o.For.KafkaLag} {
+		maxFor = max(maxFor, d)
+	}
+	// Every window is full and every `for` has run out.
+	return 0, steps(o.Windows.Long+maxFor) + 2
+}
+
+func fmtNum(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+
+// counter renders a counter growing at rate before the switch and rate2 after, up to step n.
+func (tg *testGen) counter(rate1, rate2 float64, switchAt, n int) string {
+	sec := time.Duration(tg.step).Seconds()
+	i1, i2 := rate1*sec, rate2*sec
+	if switchAt == 0 {
+		return fmt.Sprintf("0+%sx%d", fmtNum(i2), n)
+	}
+	v := float64(switchAt) * i1
+	return fmt.Sprintf("0+%sx%d %s+%sx%d", fmtNum(i1), switchAt, fmtNum(v+i2), fmtNum(i2), n-switchAt-1)
+}
+
+func (tg *testGen) seriesName(metric string, l map[string]string) string {
+	all := map[string]string{}
+	for k, v := range tg.selLabels {
+		all[k] = v
+	}
+	for k, v := range l {
+		all[k] = v
+	}
+	keys := make([]string, 0, len(all))
+	for k := range all {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, k+"="+strconv.Quote(all[k]))
+	}
+	return metric + "{" + strings.Join(parts, ", ") + "}"
+}
+
+func (tg *testGen) group(sc scenario) (TestGroup, error) {
+	switchAt, evalAt := tg.timeline(sc)
+	n := evalAt
+	grp := TestGroup{Name: sc.name, Interval: tg.step.String()}
+	add := func(metric string, l map[string]string, values string) {
+		grp.InputSeries = append(grp.InputSeries, Series{Series: tg.seriesName(metric, l), Values: values})
+	}
+	for _, f := range sc.flows {
+		for _, inst := range collectors {
+			add("fallbackwatch_requests_total", map[string]string{
+				"instance": inst, "job": testJob,
+				"route": f.route, "destination_service": f.primary.Service, "primary_subset": f.primary.Subset,
+				"fallback_service": f.fallback.Service, "fallback_subset": f.fallback.Subset,
+				"final_service": f.final.Service, "final_subset": f.final.Subset,
+				"result": f.result, "code_class": f.code,
+				"source_namespace": "default", "source_workload": "productpage-v1",
+			}, tg.counter(f.rpsBefore/2, f.rps/2, tg.switchIf(sc, switchAt), n))
+		}
+	}
+	p := sc.pipe
+	if p.absent {
+		add("up", map[string]string{"instance": "node-exporter:9100", "job": "node"}, fmt.Sprintf("1x%d", n))
+	} else {
+		for i, inst := range collectors {
+			base := map[string]string{"instance": inst, "job": testJob}
+			with := func(k, v string) map[string]string {
+				m := map[string]string{k: v}
+				for a, b := range base {
+					m[a] = b
+				}
+				return m
+			}
+			if p.oneStops && i == 1 {
+				add("up", base, fmt.Sprintf("1x%d 0x%d", switchAt-1, n-switchAt))
+				add("fallbackwatch_build_info", with("version", "test"), fmt.Sprintf("1x%d", switchAt-1))
+			} else {
+				add("up", base, fmt.Sprintf("1x%d", n))
+				add("fallbackwatch_build_info", with("version", "test"), fmt.Sprintf("1x%d", n))
+			}
+			add("fallbackwatch_lines_read_total", with("source", "file"), tg.counter(0, p.linesRead/2, 0, n))
+			add("fallbackwatch_lines_rejected_total", map[string]string{"instance": inst, "job": testJob, "source": "file", "reason": "invalid_json"},
+				tg.counter(0, p.rejected/2, 0, n))
+			keys := make([][2]string, 0, len(p.decisions))
+			for k := range p.decisions {
+				keys = append(keys, k)
+			}
+			sort.Slice(keys, func(a, b int) bool { return keys[a][0]+keys[a][1] < keys[b][0]+keys[b][1] })
+			for _, k := range keys {
+				add("fallbackwatch_decisions_total", map[string]string{"instance": inst, "job": testJob, "verdict": k[0], "rule": k[1]},
+					tg.counter(0, p.decisions[k]/2, 0, n))
+			}
+			// Collector a reads partition 0, collector b partition 1 and still exports the lag
+			// it last saw for partition 0 before a rebalance.
+			lag := map[string]string{"instance": inst, "job": testJob, "topic": "istio-access-log", "partition": strconv.Itoa(i)}
+			if p.lagGrowing {
+				add("fallbackwatch_kafka_consumer_lag", lag, fmt.Sprintf("%s+%sx%d", fmtNum(tg.o.Thresholds.KafkaLag/2), fmtNum(tg.o.Thresholds.KafkaLag/float64(n)), n))
+			} else {
+				add("fallbackwatch_kafka_consumer_lag", lag, fmt.Sprintf("5x%d", n))
+			}
+			if i == 1 {
+				stale := map[string]string{"instance": inst, "job": testJob, "topic": "istio-access-log", "partition": "0"}
+				add("fallbackwatch_kafka_consumer_lag", stale, fmt.Sprintf("%sx%d", fmtNum(tg.o.Thresholds.KafkaLag/4), n))
+			}
+			if p.overflowRate > 0 {
+				add("fallbackwatch_label_overflow_total", with("metric", "fallbackwatch_requests_total"), tg.counter(0, p.overflowRate/2, 0, n))
+			}
+		}
+	}
+	evalTime := model.Duration(time.Duration(tg.step) * time.Duration(evalAt)).String()
+	exp := tg.expect(sc, n)
+	names := sc.only
+	if names == nil {
+		names = tg.alertNames
+	}
+	for _, name := range names {
+		if !tg.hasAlert(name) {
+			continue
+		}
+		at := AlertTest{EvalTime: evalTime, Alertname: name, ExpAlerts: []ExpAlert{}}
+		for _, e := range exp[name] {
+			ann, err := tg.annotations(name, e)
+			if err != nil {
+				return grp, err
+			}
+			l := map[string]string{}
+			for k, v := range e.labels {
+				l[k] = v
+			}
+			l["severity"] = e.severity
+			at.ExpAlerts = append(at.ExpAlerts, ExpAlert{ExpLabels: l, ExpAnnotations: ann})
+		}
+		sort.Slice(at.ExpAlerts, func(i, j int) bool {
+			return labels.FromMap(at.ExpAlerts[i].ExpLabels).String() < labels.FromMap(at.ExpAlerts[j].ExpLabels).String()
+		})
+		grp.AlertRuleTests = append(grp.AlertRuleTests, at)
+	}
+	if sc.exprs {
+		grp.PromQLExprTests = tg.exprTests(sc, evalTime)
+	}
+	return grp, nil
+}
+
+func (tg *testGen) switchIf(sc scenario, switchAt int) int {
+	if sc.twoPhase && !sc.pipe.oneStops {
+		return switchAt
+	}
+	return 0
+}
+
+func (tg *testGen) hasAlert(name string) bool {
+	for _, n := range tg.alertNames {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// firing is an alert the oracle expects.
+type firing struct {
+	labels   map[string]string
+	severity string
+	value    float64
+}
+
+func (tg *testGen) kept(l map[string]string) map[string]string {
+	for _, m := range tg.keepEq {
+		l[m.Name] = m.Value
+	}
+	return l
+}
+
+// expect is the oracle: from the scenario's rates, which alerts fire with which value. It is
+// written from the alert definitions, independently of the PromQL, so promtool checks one against
+// the other.
+func (tg *testGen) expect(sc scenario, n int) map[string][]firing {
+	o, th := tg.o, tg.o.Thresholds
+	out := map[string][]firing{}
+	fire := func(name, sev string, l map[string]string, v float64) {
+		out[name] = append(out[name], firing{labels: tg.kept(l), severity: sev, value: v})
+	}
+	if sc.pipe.absent {
+		l := map[string]string{}
+		for _, m := range tg.sel {
+			if m.Type == labels.MatchEqual {
+				l[m.Name] = m.Value
+			}
+		}
+		out[AlertCollectorAbsent] = []firing{{labels: l, severity: o.Severities.Warning}}
+		return out
+	}
+	if sc.pipe.oneStops {
+		l := map[string]string{"instance": collectors[1], "job": testJob}
+		for k, v := range tg.selLabels {
+			l[k] = v
+		}
+		out[AlertCollectorDown] = []firing{{labels: l, severity: o.Severities.Warning, value: 0}}
+		return out
+	}
+	if sc.twoPhase {
+		// Only the relative load alert is judged: the target's load now against Baseline ago.
+		served, before, redirected := map[topology.Subset]float64{}, map[topology.Subset]float64{}, map[topology.Subset]float64{}
+		for _, f := range sc.flows {
+			served[f.final] += f.rps
+			before[f.final] += f.rpsBefore
+			if f.result == "success" {
+				redirected[f.final] += f.rps
+			}
+		}
+		for s, v := range served {
+			if _, ok := tg.t.Capacity[s]; ok || s.Service == "" {
+				continue
+			}
+			if v > th.RelativeLoad*before[s] && redirected[s] > 0 && v > th.MinRPS {
+				fire(AlertFallbackTargetLoadHigh, o.Severities.Warning, map[string]string{"final_service": s.Service, "final_subset": s.Subset}, v)
+			}
+		}
+		return out
+	}
+	type pair = topology.Subset
+	type rp struct {
+		route string
+		s     pair
+	}
+	tot, fb, failed := map[pair]float64{}, map[pair]float64{}, map[pair]float64{}
+	rtot, rdirect, runprot := map[rp]float64{}, map[rp]float64{}, map[rp]float64{}
+	hasDirect := map[rp]bool{}
+	served := map[pair]float64{}
+	for _, f := range sc.flows {
+		tot[f.primary] += f.rps
+		k := rp{f.route, f.primary}
+		rtot[k] += f.rps
+		switch f.result {
+		case "success", "failed", "unknown":
+			fb[f.primary] += f.rps
+		}
+		if f.result == "failed" {
+			failed[f.primary] += f.rps
+		}
+		if f.result == "none" {
+			rdirect[k] += f.rps
+			hasDirect[k] = true
+			if f.code == "5xx" {
+				runprot[k] += f.rps
+			}
+		}
+		if f.final.Service != "" {
+			served[f.final] += f.rps
+		}
+	}
+	pl := func(s pair) map[string]string {
+		return map[string]string{"destination_service": s.Service, "primary_subset": s.Subset}
+	}
+	for s, t := range tot {
+		if t <= th.MinRPS {
+			continue
+		}
+		ratio := fb[s] / t
+		if ratio > th.SustainedCritical {
+			fire(AlertFallbackSustained, o.Severities.Page, pl(s), ratio)
+		}
+		if ratio > th.SustainedWarning {
+			fire(AlertFallbackSustained, o.Severities.Warning, pl(s), ratio)
+		}
+		if r := failed[s] / t; r > th.Failed {
+			fire(AlertFallbackFailed, o.Severities.Page, pl(s), r)
+		}
+	}
+	isEdge := func(k rp) bool {
+		for _, e := range tg.t.Edges {
+			if e.Route == k.route && e.From == k.s {
+				return true
+			}
+		}
+		return false
+	}
+	for k, t := range rtot {
+		if r := runprot[k] / t; t > th.MinRPS && r > th.Unprotected && !isEdge(k) {
+			l := pl(k.s)
+			l["route"] = k.route
+			fire(AlertUnprotectedOutage, o.Severities.Page, l, r)
+		}
+	}
+	for s, c := range tg.t.Capacity {
+		if v, ok := served[s]; ok && v/c > th.Capacity {
+			fire(AlertFallbackTargetOverCapacity, o.Severities.Warning, map[string]string{"final_service": s.Service, "final_subset": s.Subset}, v/c)
+		}
+	}
+	for _, e := range tg.t.Edges {
+		k := rp{e.Route, e.From}
+		if !hasDirect[k] {
+			continue
+		}
+		load := rdirect[k] + served[e.To]
+		l := map[string]string{"route": e.Route, "destination_service": e.From.Service, "primary_subset": e.From.Subset,
+			"fallback_service": e.To.Service, "fallback_subset": e.To.Subset, "final_service": e.To.Service, "final_subset": e.To.Subset}
+		if c, ok := tg.t.Capacity[e.To]; ok {
+			if load/c > th.Failover {
+				fire(AlertFailoverExceedsCapacity, o.Severities.Warning, l, load/c)
+			}
+		} else if peak, ok := served[e.To]; ok && load > th.FailoverPeak*peak && peak > th.MinRPS {
+			fire(AlertFailoverExceedsPeak, o.Severities.Info, l, load)
+		}
+	}
+	var decTotal float64
+	incons := map[string]float64{}
+	for k, v := range sc.pipe.decisions {
+		decTotal += v
+		if k[0] == "inconsistent" {
+			incons[k[1]] += v
+		}
+	}
+	for rule, v := range incons {
+		if decTotal > th.MinRPS && v/decTotal > th.Inconsistent {
+			fire(AlertDecisionsInconsistent, o.Severities.Warning, map[string]string{"rule": rule}, v/decTotal)
+		}
+	}
+	if p := sc.pipe; p.linesRead > th.MinRPS && p.rejected/p.linesRead > th.Rejected {
+		fire(AlertLinesRejected, o.Severities.Warning, map[string]string{"source": "file"}, p.rejected/p.linesRead)
+	}
+	if sc.pipe.lagGrowing {
+		// Partition 0 (collector a, the stale copy on b is smaller) plus partition 1.
+		lag := 2 * (th.KafkaLag/2 + th.KafkaLag/float64(n)*float64(n))
+		if lag > th.KafkaLag {
+			fire(AlertKafkaLagGrowing, o.Severities.Warning, map[string]string{"topic": "istio-access-log"}, lag)
+		}
+	}
+	if r := sc.pipe.overflowRate; r > 0 {
+		fire(AlertLabelOverflow, o.Severities.Warning, map[string]string{"metric": "fallbackwatch_requests_total"}, r*time.Duration(o.Windows.Long).Seconds())
+	}
+	return out
+}
+
+// annotations renders the alert's annotations as Prometheus does.
+func (tg *testGen) annotations(name string, e firing) (map[string]string, error) {
+	var rule *Rule
+	for i, r := range tg.rules.Groups[1].Rules {
+		if r.Alert == name && r.Labels["severity"] == e.severity {
+			rule = &tg.rules.Groups[1].Rules[i]
+		}
+	}
+	if rule == nil {
+		return nil, fmt.Errorf("test scenario expects alert %s with severity %s, which the rules do not define", name, e.severity)
+	}
+	out := map[string]string{}
+	for k, text := range rule.Annotations {
+		v, err := expandTemplate(name, text, e.labels, e.value)
+		if err != nil {
+			return nil, err
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// expandTemplate expands an annotation like Prometheus' rule manager: $labels and $value defined,
+// humanize and humanizePercentage as in github.com/prometheus/prometheus/template.
+func expandTemplate(name, text string, l map[string]string, value float64) (string, error) {
+	const defs = "{{$labels := .Labels}}{{$value := .Value}}"
+	tmpl, err := template.New(name).Funcs(template.FuncMap{
+		"humanize":           humanize,
+		"humanizePercentage": func(v float64) string { return fmt.Sprintf("%.4g%%", v*100) },
+	}).Option("missingkey=zero").Parse(defs + text)
+	if err != nil {
+		return "", fmt.Errorf("alert %s: annotation template: %w", name, err)
+	}
+	var b strings.Builder
+	if err := tmpl.Execute(&b, struct {
+		Labels map[string]string
+		Value  float64
+	}{l, value}); err != nil {
+		return "", fmt.Errorf("alert %s: annotation template: %w", name, err)
+	}
+	return b.String(), nil
+}
+
+func humanize(v float64) string {
+	if v == 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+		return fmt.Sprintf("%.4g", v)
+	}
+	if math.Abs(v) >= 1 {
+		prefix := ""
+		for _, p := range []string{"k", "M", "G", "T", "P", "E", "Z", "Y"} {
+			if math.Abs(v) < 1000 {
+				break
+			}
+			prefix = p
+			v /= 1000
+		}
+		return fmt.Sprintf("%.4g%s", v, prefix)
+	}
+	prefix := ""
+	for _, p := range []string{"m", "u", "n", "p", "f", "a", "z", "y"} {
+		if math.Abs(v) >= 1 {
+			break
+		}
+		prefix = p
+		v *= 1000
+	}
+	return fmt.Sprintf("%.4g%s", v, prefix)
+}
+
+// exprTests check that recorded rates add up what both collectors export.
+func (tg *testGen) exprTests(sc scenario, evalTime string) []ExprTest {
+	byPrimary := map[topology.Subset]float64{}
+	for _, f := range sc.flows {
+		byPrimary[f.primary] += f.rps
+	}
+	keys := make([]topology.Subset, 0, len(byPrimary))
+	for k := range byPrimary {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].String() < keys[j].String() })
+	var out []ExprTest
+	for _, k := range keys {
+		l := tg.kept(map[string]string{"destination_service": k.Service, "primary_subset": k.Subset})
+		name := recRequests(tg.short)
+		out = append(out, ExprTest{
+			Expr:       tg.rec(name, `destination_service="`+k.Service+`"`, `primary_subset="`+k.Subset+`"`),
+			EvalTime:   evalTime,
+			ExpSamples: []ExpSample{{Labels: name + labelString(l), Value: byPrimary[k]}},
+		})
+	}
+	return out
+}
+
+func labelString(l map[string]string) string {
+	return labels.FromMap(l).String()
+}
