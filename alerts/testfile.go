@@ -427,6 +427,19 @@ func (tg *testGen) counter(rate1, rate2 float64, switchAt, n int) string {
 	return fmt.Sprintf("0+%sx%d %s+%sx%d", fmtNum(i1), switchAt, fmtNum(v+i2), fmtNum(i2), n-switchAt-1)
 }
 
+// counterGap is counter for the relative-load scenario: samples up to step beforeEnd (enough for
+// the baseline window), none until the switch, then the new rate. The gap keeps promtool fast
+// when the baseline is a day of steps.
+func (tg *testGen) counterGap(rate1, rate2 float64, beforeEnd, switchAt, n int) string {
+	if beforeEnd >= switchAt-1 {
+		return tg.counter(rate1, rate2, switchAt, n)
+	}
+	sec := time.Duration(tg.step).Seconds()
+	i1, i2 := rate1*sec, rate2*sec
+	v := float64(switchAt) * i1
+	return fmt.Sprintf("0+%sx%d _x%d %s+%sx%d", fmtNum(i1), beforeEnd, switchAt-beforeEnd-1, fmtNum(v), fmtNum(i2), n-switchAt)
+}
+
 func (tg *testGen) seriesName(metric string, l map[string]string) string {
 	all := map[string]string{}
 	for k, v := range tg.selLabels {
@@ -454,6 +467,14 @@ func (tg *testGen) group(sc scenario) (TestGroup, error) {
 	add := func(metric string, l map[string]string, values string) {
 		grp.InputSeries = append(grp.InputSeries, Series{Series: tg.seriesName(metric, l), Values: values})
 	}
+	values := func(f flow) string {
+		if sc.twoPhase && !sc.pipe.oneStops {
+			// The baseline window ends Baseline before the evaluation.
+			beforeEnd := evalAt - int(math.Floor(float64(tg.o.Windows.Baseline)/float64(tg.step))) + 1
+			return tg.counterGap(f.rpsBefore/2, f.rps/2, beforeEnd, switchAt, n)
+		}
+		return tg.counter(f.rpsBefore/2, f.rps/2, 0, n)
+	}
 	for _, f := range sc.flows {
 		for _, inst := range collectors {
 			add("fallbackwatch_requests_total", map[string]string{
@@ -463,7 +484,7 @@ func (tg *testGen) group(sc scenario) (TestGroup, error) {
 				"final_service": f.final.Service, "final_subset": f.final.Subset,
 				"result": f.result, "code_class": f.code,
 				"source_namespace": "default", "source_workload": "productpage-v1",
-			}, tg.counter(f.rpsBefore/2, f.rps/2, tg.switchIf(sc, switchAt), n))
+			}, values(f))
 		}
 	}
 	p := sc.pipe
@@ -547,13 +568,6 @@ func (tg *testGen) group(sc scenario) (TestGroup, error) {
 		grp.PromQLExprTests = tg.exprTests(sc, evalTime)
 	}
 	return grp, nil
-}
-
-func (tg *testGen) switchIf(sc scenario, switchAt int) int {
-	if sc.twoPhase && !sc.pipe.oneStops {
-		return switchAt
-	}
-	return 0
 }
 
 func (tg *testGen) hasAlert(name string) bool {
