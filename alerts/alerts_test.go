@@ -1,7 +1,9 @@
 package alerts
 
 import (
+	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -204,69 +206,98 @@ func TestExpressionsUseExportedMetrics(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			f, err := Generate(c.topo(t), c.opts)
 			require.NoError(t, err)
-			sel, err := parseSelector(c.opts.Selector)
-			require.NoError(t, err)
-			known := map[string]map[string]bool{}
-			for m, ls := range exported {
-				known[m] = map[string]bool{"job": true, "instance": true}
-				for _, l := range ls {
-					known[m][l] = true
-				}
-				for _, s := range sel {
-					known[m][s.Name] = true
-				}
-			}
-			for _, g := range f.Groups {
-				for _, r := range g.Rules {
-					expr, err := newParser().ParseExpr(r.Expr)
-					require.NoError(t, err, "%s: %s", r.Name(), r.Expr)
-					produced := map[string]bool{}
-					parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
-						switch n := n.(type) {
-						case *parser.VectorSelector:
-							ls, ok := known[n.Name]
-							require.True(t, ok, "%s reads %s, which is neither exported nor recorded before", r.Name(), n.Name)
-							for _, m := range n.LabelMatchers {
-								if m.Name != model.MetricNameLabel {
-									require.True(t, ls[m.Name], "%s selects %s on label %s, which it does not carry", r.Name(), n.Name, m.Name)
-								}
-							}
-							for l := range ls {
-								produced[l] = true
-							}
-						case *parser.AggregateExpr:
-							for _, l := range n.Grouping {
-								require.True(t, anyKnown(known, l), "%s aggregates by unknown label %s", r.Name(), l)
-								produced[l] = true
-							}
-						case *parser.BinaryExpr:
-							if n.VectorMatching != nil {
-								for _, l := range append(append([]string(nil), n.VectorMatching.MatchingLabels...), n.VectorMatching.Include...) {
-									require.True(t, anyKnown(known, l), "%s matches on unknown label %s", r.Name(), l)
-								}
-							}
-						}
-						return nil
-					})
-					if r.Record != "" {
-						ls := map[string]bool{}
-						for l := range produced {
-							ls[l] = true
-						}
-						for l := range r.Labels {
-							ls[l] = true
-						}
-						if known[r.Record] != nil {
-							for l := range known[r.Record] {
-								ls[l] = true
-							}
-						}
-						known[r.Record] = ls
-					}
-				}
-			}
+			require.NoError(t, checkExported(f, c.opts.Selector))
 		})
 	}
+}
+
+// TestCheckExportedFails proves the check catches what it is for.
+func TestCheckExportedFails(t *testing.T) {
+	for _, c := range []struct{ expr, want string }{
+		{`sum by (destination_service) (rate(fallbackwatch_request_total[5m]))`, "fallbackwatch_request_total, which is neither exported"},
+		{`rate(fallbackwatch_requests_total{subset="v2"}[5m])`, "on label subset"},
+		{`sum by (subset) (rate(fallbackwatch_requests_total[5m]))`, "aggregates by unknown label subset"},
+		{`rate(fallbackwatch_requests_total[5m]`, "unclosed left parenthesis"},
+	} {
+		f := &RuleFile{Groups: []Group{{Name: "x", Rules: []Rule{{Record: "a:b:c", Expr: c.expr}}}}}
+		require.ErrorContains(t, checkExported(f, ""), c.want, c.expr)
+	}
+}
+
+func checkExported(f *RuleFile, selector string) error {
+	sel, err := parseSelector(selector)
+	if err != nil {
+		return err
+	}
+	known := map[string]map[string]bool{}
+	for m, ls := range exported {
+		known[m] = map[string]bool{"job": true, "instance": true}
+		for _, l := range ls {
+			known[m][l] = true
+		}
+		for _, s := range sel {
+			known[m][s.Name] = true
+		}
+	}
+	var errs []error
+	for _, g := range f.Groups {
+		for _, r := range g.Rules {
+			expr, err := newParser().ParseExpr(r.Expr)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", r.Name(), err))
+				continue
+			}
+			produced := map[string]bool{}
+			parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
+				switch n := n.(type) {
+				case *parser.VectorSelector:
+					ls, ok := known[n.Name]
+					if !ok {
+						errs = append(errs, fmt.Errorf("%s reads %s, which is neither exported nor recorded before", r.Name(), n.Name))
+						return nil
+					}
+					for _, m := range n.LabelMatchers {
+						if m.Name != model.MetricNameLabel && !ls[m.Name] {
+							errs = append(errs, fmt.Errorf("%s selects %s on label %s, which it does not carry", r.Name(), n.Name, m.Name))
+						}
+					}
+					for l := range ls {
+						produced[l] = true
+					}
+				case *parser.AggregateExpr:
+					for _, l := range n.Grouping {
+						if !anyKnown(known, l) {
+							errs = append(errs, fmt.Errorf("%s aggregates by unknown label %s", r.Name(), l))
+						}
+						produced[l] = true
+					}
+				case *parser.BinaryExpr:
+					if n.VectorMatching != nil {
+						for _, l := range append(append([]string(nil), n.VectorMatching.MatchingLabels...), n.VectorMatching.Include...) {
+							if !anyKnown(known, l) {
+								errs = append(errs, fmt.Errorf("%s matches on unknown label %s", r.Name(), l))
+							}
+						}
+					}
+				}
+				return nil
+			})
+			if r.Record != "" {
+				ls := known[r.Record]
+				if ls == nil {
+					ls = map[string]bool{}
+				}
+				for l := range produced {
+					ls[l] = true
+				}
+				for l := range r.Labels {
+					ls[l] = true
+				}
+				known[r.Record] = ls
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func anyKnown(known map[string]map[string]bool, l string) bool {
