@@ -184,7 +184,7 @@ type keySlot struct {
 }
 
 const (
-	numOrders    = 4   // key orders remembered, for streams mixing several proxies' formats
+	numOrders    = 8   // key orders remembered, for streams mixing several proxies' formats
 	maxOrderKeys = 128 // keys remembered per order
 	maxOrderKey  = 256 // longest key remembered, in bytes
 )
