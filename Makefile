@@ -38,7 +38,6 @@ race:
 bench:
 	bash scripts/bench.sh
 
-## generate: regenerate the committed Bookinfo rules and dashboards.
+## generate: regenerate the committed rules and dashboards under monitoring/ and the goldens.
 generate:
-	$(GO) run ./cmd/alertgen --routing testdata/bookinfo/destinationrule.yaml --routing testdata/bookinfo/sample2.yaml \
-		--capacity monitoring/bookinfo/capacity.yaml --out monitoring/bookinfo
+	$(GO) test ./cmd/alertgen ./alerts ./dashboards -count=1 -update
