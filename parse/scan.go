@@ -258,19 +258,30 @@ func (p *Parser) scanObject(b []byte, r *Record) (bool, *Error) {
 				}
 			}
 		value:
-			i = skipSpace(b, end+1)
-			if i >= len(b) {
-				return false, truncated(i)
+			if i = end + 1; i < len(b) && b[i] == ':' {
+				i++
+			} else {
+				i = skipSpace(b, i)
+				if i >= len(b) {
+					return false, truncated(i)
+				}
+				if b[i] != ':' {
+					return false, invalid(b, i, "want ':' after a key")
+				}
+				i++
 			}
-			if b[i] != ':' {
-				return false, invalid(b, i, "want ':' after a key")
-			}
-			i = skipSpace(b, i+1)
+			i = skipSpace(b, i)
 			if i >= len(b) {
 				return false, truncated(i)
 			}
 			if f == fNone {
-				i, err = skipValue(b, i, 1)
+				if b[i] == '"' {
+					if i, _, err = scanString(b, i+1); err == nil {
+						i++
+					}
+				} else {
+					i, err = skipValue(b, i, 1)
+				}
 			} else {
 				found = found || accessLogField[f]
 				i, err = p.scanField(b, i, f, r)
@@ -571,11 +582,25 @@ var specialByte = func() (t [256]bool) {
 // scanString validates the string whose first content byte is b[i] and returns the index of its
 // closing quote and whether it contains escapes.
 func scanString(b []byte, i int) (int, bool, *Error) {
-	j := indexSpecial(b, i)
-	if j < len(b) && b[j] == '"' {
-		return j, false, nil
+	// The common case inline: eight bytes at a time up to the first special byte.
+	for ; i+8 <= len(b); i += 8 {
+		if m := specialMask(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+			i += bits.TrailingZeros64(m) >> 3
+			if b[i] == '"' {
+				return i, false, nil
+			}
+			return scanStringSlow(b, i)
+		}
 	}
-	return scanStringSlow(b, j)
+	return scanStringSlow(b, indexSpecial(b, i))
+}
+
+// specialMask flags (in the top bit of each byte) the bytes of x that are '"', '\\', below 0x20
+// or above 0x7f. False positives can only follow a true one, so the lowest flag is exact.
+func specialMask(x uint64) uint64 {
+	q := x ^ (lsb * '"')
+	s := x ^ (lsb * '\\')
+	return (((q - lsb) &^ q) | ((s - lsb) &^ s) | (x - lsb*0x20) | x) & msb
 }
 
 // indexSpecial returns the index of the first byte at or after i that is '"', '\\', a control
@@ -584,10 +609,7 @@ func indexSpecial(b []byte, i int) int {
 	// Eight bytes at a time. False positives can only follow a true one, so the lowest flag is
 	// exact.
 	for ; i+8 <= len(b); i += 8 {
-		x := binary.LittleEndian.Uint64(b[i:])
-		q := x ^ (lsb * '"')
-		s := x ^ (lsb * '\\')
-		if m := (((q - lsb) &^ q) | ((s - lsb) &^ s) | (x - lsb*0x20) | x) & msb; m != 0 {
+		if m := specialMask(binary.LittleEndian.Uint64(b[i:])); m != 0 {
 			return i + bits.TrailingZeros64(m)>>3
 		}
 	}
