@@ -18,6 +18,7 @@ import (
 const (
 	reviews = "reviews.default.svc.cluster.local"
 	backup  = "reviews-backup.backup.svc.cluster.local"
+	ratings = "ratings.default.svc.cluster.local"
 )
 
 var productpage = Source{Namespace: "default", Workload: "productpage-v1"}
@@ -43,10 +44,11 @@ func newCounters(t testing.TB, cfg Config) *Counters {
 
 func TestObserveLabels(t *testing.T) {
 	cases := []struct {
-		record   string
-		route    []byte
-		want     RequestLabels
-		duration *DurationSeries // nil: no duration observed
+		record    string
+		route     []byte
+		want      RequestLabels
+		duration  *DurationSeries // nil: no duration observed
+		unhealthy bool            // response_flags contain UH
 	}{
 		{
 			// R15: v3 fell back to v2, v2 served.
@@ -63,6 +65,24 @@ func TestObserveLabels(t *testing.T) {
 				Result: "failed", CodeClass: "5xx"},
 			duration: &DurationSeries{DestinationService: reviews, Result: "failed", Count: 1,
 				Buckets: []uint64{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}},
+			unhealthy: true,
+		},
+		{
+			// R14: ratings v1 has no healthy endpoint and no fallback: 503 UH, nothing tried.
+			record: "unprotected",
+			want: RequestLabels{DestinationService: ratings, PrimarySubset: "v1", FinalService: ratings, FinalSubset: "v1",
+				Result: "none", CodeClass: "5xx"},
+			duration: &DurationSeries{DestinationService: ratings, FinalSubset: "v1", Result: "none", Count: 1,
+				Buckets: []uint64{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}},
+			unhealthy: true,
+		},
+		{
+			// The application answered 500: a 5xx without UH is no unhealthy upstream.
+			record: "app_error",
+			want: RequestLabels{DestinationService: ratings, PrimarySubset: "v1", FinalService: ratings, FinalSubset: "v1",
+				Result: "none", CodeClass: "5xx"},
+			duration: &DurationSeries{DestinationService: ratings, FinalSubset: "v1", Result: "none", Count: 1, SumSeconds: 0.003,
+				Buckets: []uint64{0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}},
 		},
 		{
 			// R14: no fallback metadata, the primary served.
@@ -178,7 +198,14 @@ func TestObserveLabels(t *testing.T) {
 				d.SumSeconds = snap.Durations[0].SumSeconds
 				require.Equal(t, []DurationSeries{d}, snap.Durations)
 			}
-			require.Equal(t, map[string]uint64{MetricRequests: 0, MetricDuration: 0, MetricDecisions: 0}, snap.Overflow)
+			// One series whatever the source, at zero when the record has no UH.
+			var uh uint64
+			if tc.unhealthy {
+				uh = 2
+			}
+			require.Equal(t, []UnhealthySeries{{DestinationService: tc.want.DestinationService, PrimarySubset: tc.want.PrimarySubset,
+				Route: tc.want.Route, Result: tc.want.Result, Count: uh}}, snap.Unhealthy)
+			require.Equal(t, map[string]uint64{MetricRequests: 0, MetricDuration: 0, MetricDecisions: 0, MetricUnhealthy: 0}, snap.Overflow)
 		})
 	}
 }
@@ -248,7 +275,53 @@ func TestOverflow(t *testing.T) {
 		{Verdict: "consistent", Rule: "none", Count: 1},
 		{Verdict: "inconsistent", Rule: "C1", Count: 1},
 	}, snap.Decisions)
-	require.Equal(t, map[string]uint64{MetricRequests: 5, MetricDuration: 1, MetricDecisions: 2}, snap.Overflow)
+	require.Equal(t, map[string]uint64{MetricRequests: 5, MetricDuration: 1, MetricDecisions: 2, MetricUnhealthy: 0}, snap.Overflow)
+}
+
+// TestUnhealthyOverflowAndLabels: fallbackwatch_upstream_unhealthy_total has its own series
+// limit and overflow series, and its label values are repaired and capped like the others.
+func TestUnhealthyOverflowAndLabels(t *testing.T) {
+	c := newCounters(t, Config{MaxSeries: 1, MaxLabelLen: 16})
+	failed, none := loadRecord(t, "failed"), loadRecord(t, "none")
+	c.Observe(failed, []byte("r\xff"), productpage)
+	c.Observe(failed, []byte("r\xfe"), productpage) // repairs to the same route label
+	c.Observe(none, []byte("c"), productpage)       // another series, no UH: overflows with nothing to count
+	c.Observe(failed, []byte("0123456789abcdefXYZ"), productpage)
+	snap := c.Snapshot()
+	o := OverflowValue
+	require.Equal(t, []UnhealthySeries{
+		{DestinationService: o, PrimarySubset: o, Route: o, Result: o, Count: 1},
+		{DestinationService: "reviews.default.", PrimarySubset: "v3", Route: "r\uFFFD", Result: "failed", Count: 2},
+	}, snap.Unhealthy)
+	require.Equal(t, uint64(1), snap.Overflow[MetricUnhealthy])
+	for _, u := range snap.Unhealthy {
+		for _, v := range []string{u.DestinationService, u.PrimarySubset, u.Route, u.Result} {
+			require.True(t, utf8.ValidString(v), "%q", v)
+			require.LessOrEqual(t, len(v), 16, "%q", v)
+		}
+	}
+}
+
+// TestUnhealthyTTL: an idle upstream-unhealthy series expires with its request series and starts
+// from zero when it comes back.
+func TestUnhealthyTTL(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2023, 5, 30, 7, 0, 0, 0, time.UTC)}
+	c := newCounters(t, Config{SeriesTTL: time.Hour, Now: clock.Now})
+	failed := loadRecord(t, "failed")
+	route := []byte("default/reviews-route#0")
+	want := func(n uint64) []UnhealthySeries {
+		return []UnhealthySeries{{DestinationService: reviews, PrimarySubset: "v3", Route: string(route), Result: "failed", Count: n}}
+	}
+	c.Observe(failed, route, productpage)
+	c.Observe(failed, route, productpage)
+	clock.Advance(40 * time.Minute)
+	require.Equal(t, want(2), c.Snapshot().Unhealthy)
+	clock.Advance(2 * time.Hour)
+	c.Snapshot()
+	clock.Advance(2 * time.Hour)
+	require.Empty(t, c.Snapshot().Unhealthy)
+	c.Observe(failed, route, productpage)
+	require.Equal(t, want(1), c.Snapshot().Unhealthy)
 }
 
 func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
@@ -456,6 +529,11 @@ func TestConcurrentObserve(t *testing.T) {
 	}
 	require.Equal(t, uint64(workers*perWorker*(len(recs)-1)/len(recs)), durations)
 	require.Equal(t, []DecisionSeries{{Verdict: "consistent", Rule: "none", Count: workers * perWorker / 10}}, snap.Decisions)
+	var unhealthy uint64 // only the "failed" record has UH
+	for _, u := range snap.Unhealthy {
+		unhealthy += u.Count
+	}
+	require.Equal(t, uint64(workers*perWorker/len(recs)), unhealthy)
 }
 
 // TestSameLabelsOneSeries: records that differ only in what the labels leave out (the port of a

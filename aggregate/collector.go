@@ -11,12 +11,13 @@ type collector struct {
 	duration  *prometheus.Desc
 	decisions *prometheus.Desc
 	overflow  *prometheus.Desc
+	unhealthy *prometheus.Desc
 }
 
 // NewCollector returns a prometheus.Collector exporting c with the names and labels of
 // docs/metrics.md: fallbackwatch_requests_total, fallbackwatch_request_duration_seconds,
-// fallbackwatch_decisions_total and fallbackwatch_label_overflow_total. Each scrape takes one
-// Snapshot.
+// fallbackwatch_upstream_unhealthy_total, fallbackwatch_decisions_total and
+// fallbackwatch_label_overflow_total. Each scrape takes one Snapshot.
 func NewCollector(c *Counters) prometheus.Collector {
 	return &collector{
 		c: c,
@@ -26,6 +27,9 @@ func NewCollector(c *Counters) prometheus.Collector {
 		duration: prometheus.NewDesc(MetricDuration,
 			"Envoy's request duration, by destination service, the subset that served and the fallback result.",
 			durationLabelNames, nil),
+		unhealthy: prometheus.NewDesc(MetricUnhealthy,
+			"Access-log records whose response flags contain UH (no healthy upstream endpoint), by the service and subset the route chose, the route and the fallback result.",
+			unhealthyLabelNames, nil),
 		decisions: prometheus.NewDesc(MetricDecisions,
 			"Verdicts of the routing checker on recorded fallback decisions, by the rule a record broke.",
 			[]string{"verdict", "rule"}, nil),
@@ -39,6 +43,7 @@ func NewCollector(c *Counters) prometheus.Collector {
 func (col *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- col.requests
 	ch <- col.duration
+	ch <- col.unhealthy
 	ch <- col.decisions
 	ch <- col.overflow
 }
@@ -58,10 +63,14 @@ func (col *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstHistogram(col.duration, d.Count, d.SumSeconds, buckets,
 			d.DestinationService, d.FinalSubset, d.Result)
 	}
+	for _, u := range snap.Unhealthy {
+		ch <- prometheus.MustNewConstMetric(col.unhealthy, prometheus.CounterValue, float64(u.Count),
+			u.DestinationService, u.PrimarySubset, u.Route, u.Result)
+	}
 	for _, d := range snap.Decisions {
 		ch <- prometheus.MustNewConstMetric(col.decisions, prometheus.CounterValue, float64(d.Count), d.Verdict, d.Rule)
 	}
-	for _, m := range []string{MetricRequests, MetricDuration, MetricDecisions} {
+	for _, m := range []string{MetricRequests, MetricDuration, MetricUnhealthy, MetricDecisions} {
 		ch <- prometheus.MustNewConstMetric(col.overflow, prometheus.CounterValue, float64(snap.Overflow[m]), m)
 	}
 }

@@ -32,6 +32,7 @@ fallbackwatch_decisions_total{rule="none",verdict="consistent"} 1
 fallbackwatch_label_overflow_total{metric="fallbackwatch_decisions_total"} 0
 fallbackwatch_label_overflow_total{metric="fallbackwatch_request_duration_seconds"} 0
 fallbackwatch_label_overflow_total{metric="fallbackwatch_requests_total"} 0
+fallbackwatch_label_overflow_total{metric="fallbackwatch_upstream_unhealthy_total"} 0
 # HELP fallbackwatch_request_duration_seconds Envoy's request duration, by destination service, the subset that served and the fallback result.
 # TYPE fallbackwatch_request_duration_seconds histogram
 fallbackwatch_request_duration_seconds_bucket{destination_service="reviews.default.svc.cluster.local",final_subset="",result="failed",le="0.001"} 1
@@ -72,12 +73,16 @@ fallbackwatch_request_duration_seconds_count{destination_service="reviews.defaul
 # TYPE fallbackwatch_requests_total counter
 fallbackwatch_requests_total{code_class="2xx",destination_service="reviews.default.svc.cluster.local",fallback_service="reviews.default.svc.cluster.local",fallback_subset="v2",final_service="reviews.default.svc.cluster.local",final_subset="v2",primary_subset="v3",result="success",route="default/reviews-route#0",source_namespace="default",source_workload="productpage-v1"} 3
 fallbackwatch_requests_total{code_class="5xx",destination_service="reviews.default.svc.cluster.local",fallback_service="reviews.default.svc.cluster.local",fallback_subset="v2",final_service="",final_subset="",primary_subset="v3",result="failed",route="default/reviews-route#0",source_namespace="default",source_workload="productpage-v1"} 1
+# HELP fallbackwatch_upstream_unhealthy_total Access-log records whose response flags contain UH (no healthy upstream endpoint), by the service and subset the route chose, the route and the fallback result.
+# TYPE fallbackwatch_upstream_unhealthy_total counter
+fallbackwatch_upstream_unhealthy_total{destination_service="reviews.default.svc.cluster.local",primary_subset="v3",result="failed",route="default/reviews-route#0"} 1
+fallbackwatch_upstream_unhealthy_total{destination_service="reviews.default.svc.cluster.local",primary_subset="v3",result="success",route="default/reviews-route#0"} 0
 `
 	require.NoError(t, testutil.CollectAndCompare(reg, strings.NewReader(want)))
 	problems, err := testutil.CollectAndLint(NewCollector(c))
 	require.NoError(t, err)
 	require.Empty(t, problems)
-	require.Equal(t, 9, testutil.CollectAndCount(NewCollector(c)))
+	require.Equal(t, 12, testutil.CollectAndCount(NewCollector(c)))
 }
 
 // TestCollectorOverflow: the overflow series export cleanly next to the others, and a pedantic
@@ -99,6 +104,7 @@ func TestCollectorOverflow(t *testing.T) {
 fallbackwatch_label_overflow_total{metric="fallbackwatch_decisions_total"} 1
 fallbackwatch_label_overflow_total{metric="fallbackwatch_request_duration_seconds"} 0
 fallbackwatch_label_overflow_total{metric="fallbackwatch_requests_total"} 2
+fallbackwatch_label_overflow_total{metric="fallbackwatch_upstream_unhealthy_total"} 0
 # HELP fallbackwatch_requests_total Access-log records by the service and subset the route chose, the fallback target, the cluster that served, the fallback result and the response code class.
 # TYPE fallbackwatch_requests_total counter
 fallbackwatch_requests_total{code_class="2xx",destination_service="reviews.default.svc.cluster.local",fallback_service="",fallback_subset="",final_service="reviews.default.svc.cluster.local",final_subset="v3",primary_subset="v3",result="none",route="a",source_namespace="default",source_workload="x\uFFFD"} 1
@@ -108,7 +114,7 @@ fallbackwatch_requests_total{code_class="__overflow__",destination_service="__ov
 		MetricOverflow, MetricRequests))
 	mfs, err := reg.Gather()
 	require.NoError(t, err)
-	require.Len(t, mfs, 4)
+	require.Len(t, mfs, 5)
 	problems, err := testutil.CollectAndLint(NewCollector(c))
 	require.NoError(t, err)
 	require.Empty(t, problems)

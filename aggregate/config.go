@@ -18,8 +18,9 @@ const minLabelLen = 16
 // Config sets the bounds of a Counters. The zero value is usable: it takes the defaults.
 type Config struct {
 	// MaxSeries is the number of series each metric may hold (fallbackwatch_requests_total,
-	// fallbackwatch_request_duration_seconds, fallbackwatch_decisions_total), not counting the
-	// one overflow series. 0 means DefaultMaxSeries.
+	// fallbackwatch_request_duration_seconds, fallbackwatch_upstream_unhealthy_total,
+	// fallbackwatch_decisions_total), not counting the one overflow series. 0 means
+	// DefaultMaxSeries.
 	MaxSeries int
 	// MaxLabelLen caps every label value, in bytes; longer values are cut at a rune boundary.
 	// 0 means DefaultMaxLabelLen.

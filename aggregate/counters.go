@@ -64,6 +64,7 @@ type Source struct {
 type reqSeries struct {
 	labels   [11]string
 	hist     *histSeries
+	uh       *uhSeries
 	next     *reqSeries
 	retired  uint64
 	lastSeen time.Time
@@ -79,6 +80,16 @@ type histSeries struct {
 	dead     bool
 }
 
+// uhSeries is one fallbackwatch_upstream_unhealthy_total series, owned by the registry. Like
+// reqSeries, its counts are in the stripes' entries that point to it, plus retired.
+type uhSeries struct {
+	labels   [4]string
+	next     *uhSeries
+	retired  uint64
+	lastSeen time.Time
+	dead     bool
+}
+
 // entry holds one stripe's counts for one raw key.
 type entry struct {
 	keys     [6]string // the rawKey's byte fields and source, owned
@@ -88,7 +99,9 @@ type entry struct {
 	next     *entry
 	g        *reqSeries  // the requests series, possibly the overflow series
 	h        *histSeries // the duration series, possibly the overflow series
+	u        *uhSeries   // the upstream-unhealthy series, possibly the overflow series
 	count    uint64
+	uh       uint64 // records among count whose flags contain UH
 	hist     histData
 	lastSeen time.Time
 }
@@ -121,9 +134,12 @@ type Counters struct {
 	regMu        sync.Mutex // guards the registries; taken after a stripe's lock
 	reqReg       map[uint64]*reqSeries
 	histReg      map[uint64]*histSeries
+	uhReg        map[uint64]*uhSeries
 	nReq, nHist  int
+	nUH          int
 	reqOverflow  *reqSeries
 	histOverflow *histSeries
+	uhOverflow   *uhSeries
 
 	verdictMu       sync.Mutex
 	verdicts        map[verdictKey]uint64
@@ -153,10 +169,12 @@ func NewCounters(cfg Config) (*Counters, error) {
 		maxEntries:   2*cfg.MaxSeries + 64,
 		reqReg:       make(map[uint64]*reqSeries),
 		histReg:      make(map[uint64]*histSeries),
+		uhReg:        make(map[uint64]*uhSeries),
 		histOverflow: &histSeries{labels: [3]string{o, o, o}},
+		uhOverflow:   &uhSeries{labels: [4]string{o, o, o, o}},
 		verdicts:     make(map[verdictKey]uint64),
 	}
-	c.reqOverflow = &reqSeries{labels: [11]string{o, o, o, o, o, o, o, o, o, o, o}, hist: c.histOverflow}
+	c.reqOverflow = &reqSeries{labels: [11]string{o, o, o, o, o, o, o, o, o, o, o}, hist: c.histOverflow, uh: c.uhOverflow}
 	for i := range c.stripes {
 		c.stripes[i].entries = make(map[uint64]*entry)
 	}
@@ -165,7 +183,8 @@ func NewCounters(cfg Config) (*Counters, error) {
 
 // Observe counts one record. route is the VirtualService route the record matched when routing
 // configuration is loaded; nil means the record's route_name. "-" and empty values are exported
-// as empty labels. Observe keeps nothing of rec or route once it returns.
+// as empty labels. A record whose response flags contain UH is also counted in
+// fallbackwatch_upstream_unhealthy_total. Observe keeps nothing of rec or route once it returns.
 func (c *Counters) Observe(rec *parse.Record, route []byte, src Source) {
 	if route == nil {
 		route = rec.RouteName
@@ -200,10 +219,13 @@ func (c *Counters) Observe(rec *parse.Record, route []byte, src Source) {
 	if e == nil {
 		// The stripe is full of entries: count in the series directly, under the registry lock.
 		s.mu.Unlock()
-		c.observeDirect(&k, rec.Duration)
+		c.observeDirect(&k, rec.Duration, rec.Flags.Has(parse.FlagUH))
 		return
 	}
 	e.count++
+	if rec.Flags.Has(parse.FlagUH) {
+		e.uh++
+	}
 	e.touched = true
 	if rec.Duration >= 0 {
 		e.hist.observe(rec.Duration)
@@ -234,13 +256,13 @@ func (c *Counters) newEntry(s *stripe, h uint64, k *rawKey) *entry {
 	}
 	labels := k.labels(c.cfg.MaxLabelLen)
 	c.regMu.Lock()
-	g, hs := c.seriesLocked(&labels)
+	g, hs, us := c.seriesLocked(&labels)
 	c.regMu.Unlock()
 	e := &entry{
 		keys: [6]string{string(k.b[kPrimary]), string(k.b[kFallback]), string(k.b[kFinal]),
 			string(k.b[kRoute]), strings.Clone(k.ns), strings.Clone(k.wl)},
 		result: k.result, code: k.code,
-		g: g, h: hs, next: s.entries[h],
+		g: g, h: hs, u: us, next: s.entries[h],
 	}
 	if c.cfg.SeriesTTL > 0 {
 		e.lastSeen = c.cfg.Now()
@@ -250,9 +272,9 @@ func (c *Counters) newEntry(s *stripe, h uint64, k *rawKey) *entry {
 	return e
 }
 
-// seriesLocked finds or creates the requests and duration series of labels; either is the
-// overflow series when its metric is full. c.regMu is held.
-func (c *Counters) seriesLocked(labels *[11]string) (*reqSeries, *histSeries) {
+// seriesLocked finds or creates the requests, duration and upstream-unhealthy series of labels;
+// each is its metric's overflow series when that metric is full. c.regMu is held.
+func (c *Counters) seriesLocked(labels *[11]string) (*reqSeries, *histSeries, *uhSeries) {
 	var now time.Time
 	if c.cfg.SeriesTTL > 0 {
 		now = c.cfg.Now()
@@ -263,8 +285,8 @@ func (c *Counters) seriesLocked(labels *[11]string) (*reqSeries, *histSeries) {
 		g = g.next
 	}
 	if g != nil {
-		g.lastSeen, g.hist.lastSeen = now, now
-		return g, g.hist
+		g.lastSeen, g.hist.lastSeen, g.uh.lastSeen = now, now, now
+		return g, g.hist, g.uh
 	}
 
 	hl := [3]string{labels[0], labels[5], labels[6]}
@@ -283,21 +305,42 @@ func (c *Counters) seriesLocked(labels *[11]string) (*reqSeries, *histSeries) {
 		}
 	}
 	hs.lastSeen = now
-	if c.nReq >= c.cfg.MaxSeries {
-		return c.reqOverflow, hs
+
+	ul := [4]string{labels[0], labels[1], labels[8], labels[6]}
+	uhh := labelsHash(c.seed, ul[:])
+	us := c.uhReg[uhh]
+	for us != nil && us.labels != ul {
+		us = us.next
 	}
-	g = &reqSeries{labels: *labels, hist: hs, next: c.reqReg[rh], lastSeen: now}
+	if us == nil {
+		if c.nUH < c.cfg.MaxSeries {
+			us = &uhSeries{labels: ul, next: c.uhReg[uhh]}
+			c.uhReg[uhh] = us
+			c.nUH++
+		} else {
+			us = c.uhOverflow
+		}
+	}
+	us.lastSeen = now
+
+	if c.nReq >= c.cfg.MaxSeries {
+		return c.reqOverflow, hs, us
+	}
+	g = &reqSeries{labels: *labels, hist: hs, uh: us, next: c.reqReg[rh], lastSeen: now}
 	c.reqReg[rh] = g
 	c.nReq++
-	return g, hs
+	return g, hs, us
 }
 
 // observeDirect counts a record in its series' retired counts, for a stripe that is full.
-func (c *Counters) observeDirect(k *rawKey, durationMs int64) {
+func (c *Counters) observeDirect(k *rawKey, durationMs int64, uh bool) {
 	labels := k.labels(c.cfg.MaxLabelLen)
 	c.regMu.Lock()
-	g, hs := c.seriesLocked(&labels)
+	g, hs, us := c.seriesLocked(&labels)
 	g.retired++
+	if uh {
+		us.retired++
+	}
 	if durationMs >= 0 {
 		hs.retired.observe(durationMs)
 	}
@@ -339,7 +382,7 @@ func (c *Counters) expire(now time.Time) {
 			for ; e != nil; e = e.next {
 				if e.touched {
 					e.touched = false
-					e.lastSeen, e.g.lastSeen, e.h.lastSeen = now, now, now
+					e.lastSeen, e.g.lastSeen, e.h.lastSeen, e.u.lastSeen = now, now, now, now
 				}
 			}
 		}
@@ -382,6 +425,25 @@ func (c *Counters) expire(now time.Time) {
 			c.histReg[h] = keep
 		}
 	}
+	for h, g := range c.uhReg {
+		var keep *uhSeries
+		for g != nil {
+			next := g.next
+			// Touched together with the request series, like the duration series.
+			if g.lastSeen.Before(cutoff) {
+				g.dead = true
+				c.nUH--
+			} else {
+				g.next, keep = keep, g
+			}
+			g = next
+		}
+		if keep == nil {
+			delete(c.uhReg, h)
+		} else {
+			c.uhReg[h] = keep
+		}
+	}
 	for i := range c.stripes {
 		s := &c.stripes[i]
 		for h, e := range s.entries {
@@ -389,7 +451,7 @@ func (c *Counters) expire(now time.Time) {
 			for e != nil {
 				next := e.next
 				switch {
-				case e.g.dead || e.h.dead:
+				case e.g.dead || e.h.dead || e.u.dead:
 					s.n--
 					if !e.g.dead {
 						e.g.retired += e.count
@@ -397,10 +459,14 @@ func (c *Counters) expire(now time.Time) {
 					if !e.h.dead {
 						e.h.retired.add(&e.hist)
 					}
+					if !e.u.dead {
+						e.u.retired += e.uh
+					}
 				case e.lastSeen.Before(cutoff):
 					s.n--
 					e.g.retired += e.count
 					e.h.retired.add(&e.hist)
+					e.u.retired += e.uh
 				default:
 					e.next, keep = keep, e
 				}

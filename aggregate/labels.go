@@ -18,6 +18,7 @@ const (
 	MetricDuration  = "fallbackwatch_request_duration_seconds"
 	MetricDecisions = "fallbackwatch_decisions_total"
 	MetricOverflow  = "fallbackwatch_label_overflow_total"
+	MetricUnhealthy = "fallbackwatch_upstream_unhealthy_total"
 )
 
 // requestLabelNames are the labels of fallbackwatch_requests_total in exposition order.
@@ -29,6 +30,10 @@ var requestLabelNames = []string{
 
 // durationLabelNames are the labels of fallbackwatch_request_duration_seconds.
 var durationLabelNames = []string{"destination_service", "final_subset", "result"}
+
+// unhealthyLabelNames are the labels of fallbackwatch_upstream_unhealthy_total: the request
+// labels at indexes 0, 1, 8 and 6 (see seriesLocked).
+var unhealthyLabelNames = []string{"destination_service", "primary_subset", "route", "result"}
 
 var resultNames = [...]string{
 	parse.ResultNone:    parse.ResultNone.String(),

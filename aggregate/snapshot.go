@@ -11,8 +11,10 @@ type Snapshot struct {
 	Requests  []RequestSeries
 	Durations []DurationSeries
 	Decisions []DecisionSeries
-	// Overflow maps each bounded metric's name (MetricRequests, MetricDuration, MetricDecisions)
-	// to the number of records counted in its overflow series. Every name is present.
+	Unhealthy []UnhealthySeries
+	// Overflow maps each bounded metric's name (MetricRequests, MetricDuration, MetricDecisions,
+	// MetricUnhealthy) to the number of records counted in its overflow series. Every name is
+	// present.
 	Overflow map[string]uint64
 }
 
@@ -58,6 +60,17 @@ type DurationSeries struct {
 	Buckets []uint64 `json:"buckets"`
 }
 
+// UnhealthySeries is one series of fallbackwatch_upstream_unhealthy_total: records whose
+// response flags contain UH. A series exists, possibly at zero, for every destination, primary
+// subset, route and result that some record had.
+type UnhealthySeries struct {
+	DestinationService string `json:"destination_service"`
+	PrimarySubset      string `json:"primary_subset"`
+	Route              string `json:"route"`
+	Result             string `json:"result"`
+	Count              uint64 `json:"count"`
+}
+
 // DecisionSeries is one series of fallbackwatch_decisions_total.
 type DecisionSeries struct {
 	Verdict string `json:"verdict"`
@@ -74,6 +87,7 @@ func (c *Counters) Snapshot() Snapshot {
 		c.sweepMu.Unlock()
 	}
 	reqs := make(map[*reqSeries]uint64)
+	uhs := make(map[*uhSeries]uint64)
 	hists := make(map[*histSeries]*histData)
 	histOf := func(g *histSeries) *histData {
 		d := hists[g]
@@ -89,6 +103,9 @@ func (c *Counters) Snapshot() Snapshot {
 		for _, e := range s.entries {
 			for ; e != nil; e = e.next {
 				reqs[e.g] += e.count
+				if e.uh > 0 {
+					uhs[e.u] += e.uh
+				}
 				if e.hist.count > 0 {
 					histOf(e.h).add(&e.hist)
 				}
@@ -111,15 +128,26 @@ func (c *Counters) Snapshot() Snapshot {
 			}
 		}
 	}
+	for _, g := range c.uhReg {
+		for ; g != nil; g = g.next {
+			// Every live series is exported, at zero until a UH record comes, so that rate()
+			// sees the first one.
+			uhs[g] += g.retired
+		}
+	}
 	if n := c.reqOverflow.retired; n > 0 {
 		reqs[c.reqOverflow] += n
+	}
+	if n := c.uhOverflow.retired; n > 0 {
+		uhs[c.uhOverflow] += n
 	}
 	if c.histOverflow.retired.count > 0 {
 		histOf(c.histOverflow).add(&c.histOverflow.retired)
 	}
 	c.regMu.Unlock()
 
-	snap := Snapshot{Overflow: map[string]uint64{MetricRequests: reqs[c.reqOverflow], MetricDuration: 0, MetricDecisions: 0}}
+	snap := Snapshot{Overflow: map[string]uint64{MetricRequests: reqs[c.reqOverflow], MetricDuration: 0, MetricDecisions: 0,
+		MetricUnhealthy: uhs[c.uhOverflow]}}
 	series := make([]*reqSeries, 0, len(reqs))
 	for g, n := range reqs {
 		if n > 0 {
@@ -156,6 +184,19 @@ func (c *Counters) Snapshot() Snapshot {
 	slices.SortFunc(snap.Durations, func(a, b DurationSeries) int {
 		return cmp.Or(cmp.Compare(a.DestinationService, b.DestinationService),
 			cmp.Compare(a.FinalSubset, b.FinalSubset), cmp.Compare(a.Result, b.Result))
+	})
+
+	snap.Unhealthy = make([]UnhealthySeries, 0, len(uhs))
+	for g, n := range uhs {
+		if g == c.uhOverflow && n == 0 {
+			continue
+		}
+		snap.Unhealthy = append(snap.Unhealthy, UnhealthySeries{DestinationService: g.labels[0], PrimarySubset: g.labels[1],
+			Route: g.labels[2], Result: g.labels[3], Count: n})
+	}
+	slices.SortFunc(snap.Unhealthy, func(a, b UnhealthySeries) int {
+		return cmp.Or(cmp.Compare(a.DestinationService, b.DestinationService), cmp.Compare(a.PrimarySubset, b.PrimarySubset),
+			cmp.Compare(a.Route, b.Route), cmp.Compare(a.Result, b.Result))
 	})
 
 	c.verdictMu.Lock()

@@ -173,12 +173,31 @@ func TestPromtoolCatchesBrokenRules(t *testing.T) {
 	require.Contains(t, string(out), AlertFallbackSustained)
 }
 
+// TestPromtoolUnprotectedNeedsUH proves the scenarios tell 503 UH from an application's 5xx: rules
+// that take every 5xx without fallback as an unprotected outage fail the generated tests on the
+// application-error scenario.
+func TestPromtoolUnprotectedNeedsUH(t *testing.T) {
+	bin := promtool(t)
+	rules, tests, _ := generate(t, cases()[1])
+	broken := strings.Replace(string(rules), `fallbackwatch_upstream_unhealthy_total{result="none"}`,
+		`fallbackwatch_requests_total{result="none", code_class="5xx"}`, 1)
+	require.NotEqual(t, string(rules), broken)
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte(broken), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "rules.test.yaml"), tests, 0o644))
+	out, err := exec.Command(bin, "test", "rules", filepath.Join(dir, "rules.test.yaml")).CombinedOutput()
+	require.Error(t, err, "promtool accepted rules that count application 5xx:\n%s", out)
+	require.Contains(t, string(out), "without UH: no unprotected outage")
+	require.Contains(t, string(out), AlertUnprotectedOutage)
+}
+
 // exported is what the collector exports, from docs/metrics.md (metric → labels). Target labels
 // Prometheus adds (job, instance) are allowed everywhere.
 var exported = map[string][]string{
 	"fallbackwatch_requests_total": {"destination_service", "primary_subset", "fallback_service", "fallback_subset",
 		"final_service", "final_subset", "result", "code_class", "route", "source_namespace", "source_workload"},
 	"fallbackwatch_request_duration_seconds_bucket": {"destination_service", "final_subset", "result", "le"},
+	"fallbackwatch_upstream_unhealthy_total":        {"destination_service", "primary_subset", "route", "result"},
 	"fallbackwatch_decisions_total":                 {"verdict", "rule"},
 	"fallbackwatch_label_overflow_total":            {"metric"},
 	"fallbackwatch_lines_read_total":                {"source"},

@@ -63,6 +63,9 @@ func recRouteRequests(w string) string {
 func recRouteDirect(w string) string {
 	return "route_destination_service_primary_subset:fallbackwatch_requests_direct:rate" + w
 }
+
+// recRouteUnprotected is the rate of 503 UH with no fallback tried (the name predates the
+// response-flag counter; it is kept for dashboards and routes that use it).
 func recRouteUnprotected(w string) string {
 	return "route_destination_service_primary_subset:fallbackwatch_requests_5xx_without_fallback:rate" + w
 }
@@ -245,6 +248,7 @@ func (g *gen) recordingRules() []Rule {
 		}
 	}
 	reqs := "fallbackwatch_requests_total"
+	unhealthy := "fallbackwatch_upstream_unhealthy_total"
 	for _, w := range []string{g.short, g.long} {
 		rs = append(rs,
 			g.record(recRequests(w), fmt.Sprintf("sum by %s (rate(%s[%s]))", g.by(pairLabels), g.raw(reqs), w)),
@@ -258,7 +262,7 @@ func (g *gen) recordingRules() []Rule {
 		g.record(recFailedRatio(s), fmt.Sprintf("(%s or %s * 0)\n/\n%s", g.rec(recFailed(s)), g.rec(recRequests(s)), g.rec(recRequests(s)))),
 		g.record(recRouteRequests(s), fmt.Sprintf("sum by %s (rate(%s[%s]))", g.by(routeLabel), g.raw(reqs), s)),
 		g.record(recRouteDirect(s), fmt.Sprintf("sum by %s (rate(%s[%s]))", g.by(routeLabel), g.raw(reqs, `result="none"`), s)),
-		g.record(recRouteUnprotected(s), fmt.Sprintf("sum by %s (rate(%s[%s]))", g.by(routeLabel), g.raw(reqs, `result="none"`, `code_class="5xx"`), s)),
+		g.record(recRouteUnprotected(s), fmt.Sprintf("sum by %s (rate(%s[%s]))", g.by(routeLabel), g.raw(unhealthy, `result="none"`), s)),
 		g.record(recRouteUnprotectedRatio(s), fmt.Sprintf("(%s or %s * 0)\n/\n%s", g.rec(recRouteUnprotected(s)), g.rec(recRouteRequests(s)), g.rec(recRouteRequests(s)))),
 	)
 	for _, w := range []string{g.short, g.long} {
@@ -332,17 +336,17 @@ func (g *gen) alertingRules() []Rule {
 	)
 
 	unprotected := fmt.Sprintf("%s > %s\nand\n%s > %s", g.rec(recRouteUnprotectedRatio(s)), num(th.Unprotected), g.rec(recRouteRequests(s)), minRPS)
+	// 503 UH with no fallback tried (R14). With the routing configuration, routes whose subset has
+	// a fallback are left out: UH without fallback there is a contradicting decision (C1).
 	unprotectedWhat := "requests routed to " + subject + " (route {{ $labels.route }})"
 	if g.hasEdges() {
 		unprotected += fmt.Sprintf("\nunless on %s\n%s", g.by(routeLabel), g.rec(RecordEdge))
 		unprotectedWhat += ", which has no fallback configured,"
-	} else {
-		unprotectedWhat += " that did not fall back"
 	}
 	rs = append(rs, g.alert(AlertUnprotectedOutage, o.Severities.Page, o.For.Unprotected, unprotected,
 		subject+" fails without a fallback.",
-		"{{ $value | humanizePercentage }} of the "+unprotectedWhat+" got a 5xx over the last "+s+
-			". If the subset has no healthy endpoint (503 UH), a fallback target would have served them."))
+		"{{ $value | humanizePercentage }} of the "+unprotectedWhat+" failed with 503 UH over the last "+s+
+			" and no fallback was tried: the subset has no healthy endpoint. A fallback target would have served them."))
 
 	if g.hasCapacity() {
 		rs = append(rs, g.alert(AlertFallbackTargetOverCapacity, o.Severities.Warning, o.For.Capacity,

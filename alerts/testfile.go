@@ -76,11 +76,13 @@ type flow struct {
 	fallback       topology.Subset // zero: no fallback
 	final          topology.Subset // zero: nothing served it (failed fallback)
 	result, code   string
+	uh             bool    // response_flags contain UH: counted in fallbackwatch_upstream_unhealthy_total too
 	rps, rpsBefore float64 // rpsBefore: rate before the switch in two-phase scenarios
 }
 
 func (f flow) key() string {
-	return strings.Join([]string{f.route, f.primary.String(), f.fallback.String(), f.final.String(), f.result, f.code}, "|")
+	return strings.Join([]string{f.route, f.primary.String(), f.fallback.String(), f.final.String(), f.result, f.code,
+		strconv.FormatBool(f.uh)}, "|")
 }
 
 // pipeline is what the collectors report about themselves.
@@ -247,8 +249,19 @@ func fellBackTo(e topology.Edge, rps float64) flow {
 	return flow{route: e.Route, primary: e.From, fallback: e.To, final: e.To, result: "success", code: "2xx", rps: rps}
 }
 
+// failedTo is R16: the fallback target is unhealthy too, 503 UH.
 func failedTo(e topology.Edge, rps float64) flow {
-	return flow{route: e.Route, primary: e.From, fallback: e.To, result: "failed", code: "5xx", rps: rps}
+	return flow{route: e.Route, primary: e.From, fallback: e.To, result: "failed", code: "5xx", uh: true, rps: rps}
+}
+
+// unhealthyAlone is R14 for an unhealthy subset: 503 UH, no fallback tried.
+func unhealthyAlone(route string, s topology.Subset, rps float64) flow {
+	return flow{route: route, primary: s, final: s, result: "none", code: "5xx", uh: true, rps: rps}
+}
+
+// appError is a healthy subset answering 5xx itself: no UH.
+func appError(route string, s topology.Subset, rps float64) flow {
+	return flow{route: route, primary: s, final: s, result: "none", code: "5xx", rps: rps}
 }
 
 func healthyPipe(rps float64) pipeline {
@@ -322,10 +335,15 @@ func (tg *testGen) scenarios() []scenario {
 	out = append(out, scenario{name: fmt.Sprintf("%s and %s down: fallback fails with 503", A, B), flows: bd, pipe: healthyPipe(total(bd))})
 
 	other := topology.Subset{Service: "ratings.default.svc.cluster.local", Subset: "v1"}
-	un := append(healthyExcept(r, A), flow{route: "default/ratings#0", primary: other, final: other, result: "none", code: "5xx", rps: r},
-		flow{route: route, primary: A, final: A, result: "none", code: "5xx", rps: r})
-	out = append(out, scenario{name: fmt.Sprintf("unprotected outage of %s; 5xx of %s, which has a fallback, are its own", other, A),
-		flows: un, pipe: healthyPipe(total(un))})
+	un := append(healthyExcept(r, A), unhealthyAlone("default/ratings#0", other, r), unhealthyAlone(route, A, r))
+	name := fmt.Sprintf("unprotected outage of %s: 503 UH, no fallback configured", other)
+	if tg.hasEdges() {
+		name += fmt.Sprintf("; 503 UH of %s, which has a fallback, is a contradicting decision (C1), not this alert", A)
+	}
+	out = append(out, scenario{name: name, flows: un, pipe: healthyPipe(total(un))})
+	ae := append(healthyExcept(r, A), appError("default/ratings#0", other, r), appError(route, A, r))
+	out = append(out, scenario{name: fmt.Sprintf("application 5xx of %s and %s without UH: no unprotected outage", other, A),
+		flows: ae, pipe: healthyPipe(total(ae))})
 
 	if tg.hasEdges() {
 		// N-1 with a capacity: an edge whose target has one.
@@ -484,6 +502,16 @@ func (tg *testGen) group(sc scenario) (TestGroup, error) {
 				"final_service": f.final.Service, "final_subset": f.final.Subset,
 				"result": f.result, "code_class": f.code,
 				"source_namespace": "default", "source_workload": "productpage-v1",
+			}, values(f))
+		}
+		if !f.uh {
+			continue
+		}
+		for _, inst := range collectors {
+			add("fallbackwatch_upstream_unhealthy_total", map[string]string{
+				"instance": inst, "job": testJob,
+				"route": f.route, "destination_service": f.primary.Service, "primary_subset": f.primary.Subset,
+				"result": f.result,
 			}, values(f))
 		}
 	}
@@ -663,7 +691,7 @@ func (tg *testGen) expect(sc scenario, n int) map[string][]firing {
 		if f.result == "none" {
 			rdirect[k] += f.rps
 			hasDirect[k] = true
-			if f.code == "5xx" {
+			if f.uh {
 				runprot[k] += f.rps
 			}
 		}

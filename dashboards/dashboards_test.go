@@ -258,6 +258,7 @@ var allowed = map[string][]string{
 	"fallbackwatch_request_duration_seconds_bucket": {"destination_service", "final_subset", "result", "le"},
 	"fallbackwatch_request_duration_seconds_sum":    {"destination_service", "final_subset", "result"},
 	"fallbackwatch_request_duration_seconds_count":  {"destination_service", "final_subset", "result"},
+	"fallbackwatch_upstream_unhealthy_total":        {"destination_service", "primary_subset", "route", "result"},
 	"fallbackwatch_decisions_total":                 {"verdict", "rule"},
 	"fallbackwatch_label_overflow_total":            {"metric"},
 	"fallbackwatch_lines_read_total":                {"source"},

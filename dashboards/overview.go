@@ -15,6 +15,7 @@ import (
 const (
 	mRequests  = "fallbackwatch_requests_total"
 	mDecisions = "fallbackwatch_decisions_total"
+	mUnhealthy = "fallbackwatch_upstream_unhealthy_total"
 )
 
 // rateInterval is Grafana's rate window for the panel's step and the scrape interval.
@@ -141,12 +142,21 @@ func overview(c config) *dashboardBuilder {
 	}))
 	l.add(chart(l.id(), panel{
 		title: "Server errors without fallback", unit: "reqps", w: 12, h: 8,
-		description: "5xx responses where no fallback was tried: either the subset has no fallback configured " +
-			"(an unprotected outage shows here as 503 UH) or the subset was healthy and answered with an error.",
-		targets: []target{{
-			expr:   sumBy(rate(mRequests, c.requests(`result="none"`, `code_class="5xx"`)), "destination_service", "primary_subset"),
-			legend: "{{destination_service}} {{primary_subset}}",
-		}},
+		description: "5xx responses where no fallback was tried, and among them those with response flag UH: the subset " +
+			"had no healthy endpoint and no fallback was tried (an unprotected outage when the subset has no fallback " +
+			"configured). The other 5xx came from a healthy subset answering with an error. " +
+			"The UH lines count every client namespace.",
+		targets: []target{
+			{
+				expr:   sumBy(rate(mRequests, c.requests(`result="none"`, `code_class="5xx"`)), "destination_service", "primary_subset"),
+				legend: "{{destination_service}} {{primary_subset}} 5xx",
+			},
+			{
+				expr: sumBy(rate(mUnhealthy, c.selector(`destination_service=~"$`+varService+`"`, `primary_subset=~"$`+varSubset+`"`,
+					`result="none"`)), "destination_service", "primary_subset"),
+				legend: "{{destination_service}} {{primary_subset}} 503 UH, no healthy endpoint",
+			},
+		},
 	}))
 
 	capacityRow(c, l)
