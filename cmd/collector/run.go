@@ -197,10 +197,18 @@ func serve(ctx context.Context, env cli.Env, f *runFlags, format parse.Format, s
 		var open atomic.Bool
 		open.Store(true)
 		readiness = append(readiness, open.Load)
+		pl.SetReady(pipeline.SourceStdin, true)
+		// A read from standard input cannot be interrupted: the reader runs on its own and, when
+		// shutdown comes while it waits for input, is left blocked until the process exits.
+		ended := make(chan error, 1)
+		go func() { ended <- readStdin(gctx, env.Stdin, pl, f.maxLine) }()
 		g.Go(func() error {
-			pl.SetReady(pipeline.SourceStdin, true)
-			err := readStdin(gctx, env.Stdin, pl, f.maxLine)
-			logger.Info("standard input ended; metrics stay served until shutdown", "err", err)
+			select {
+			case err := <-ended:
+				logger.Info("standard input ended; metrics stay served until shutdown", "err", err)
+				<-gctx.Done()
+			case <-gctx.Done():
+			}
 			return nil
 		})
 	}
