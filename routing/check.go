@@ -449,7 +449,7 @@ func (ch *Checker) health(r *Route, rec *parse.Record, at time.Time) Verdict {
 			h := ch.info(cluster).hist
 			last, ok := h.last()
 			h.note(at, healthy)
-			if !ok || last.Healthy == healthy || at.Sub(last.End) > margin {
+			if !ok || last.Healthy == healthy || absDur(at.Sub(last.End)) > margin {
 				return
 			}
 			k = Warning

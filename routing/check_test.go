@@ -176,6 +176,17 @@ func TestCheckInferredHealth(t *testing.T) {
 	require.Equal(t, HealthUp, ch.Timeline().At(cl("v2"), t0.Add(3*time.Second)))
 }
 
+// TestCheckInferredHealthOutOfOrder: a record older than the evidence already seen is judged by
+// how far apart the two are, not by the sign of the difference (C6).
+func TestCheckInferredHealthOutOfOrder(t *testing.T) {
+	ch := NewChecker(bookinfo(t, "sample1.yaml"), CheckOptions{HealthMargin: 5 * time.Second})
+	t0 := time.Date(2023, 5, 30, 7, 0, 0, 0, time.UTC)
+	require.Equal(t, Consistent, ch.Check(parseLine(t, record(nil)), t0.Add(time.Minute)).Kind)
+	fell := record(map[string]any{"fallback_path": cl("v3") + ":" + cl("v2"), "fallback_result": "fallback successful",
+		"fallback_final_cluster_name": cl("v2"), "upstream_cluster": cl("v2")})
+	require.Equal(t, Consistent, ch.Check(parseLine(t, fell), t0).Kind, "a minute before v3 served, it may well have been down")
+}
+
 // TestCheckGivenHealth: C6 with a given timeline; contradictions far from a change are violations.
 func TestCheckGivenHealth(t *testing.T) {
 	t0 := time.Date(2023, 5, 30, 7, 0, 0, 0, time.UTC)
