@@ -58,6 +58,9 @@ type runFlags struct {
 	group         string
 	envelopeField string
 	kafkaStart    string
+	kafkaCommit   time.Duration
+	kafkaSession  time.Duration
+	kafkaBeat     time.Duration
 	logLevel      string
 	logFormat     string
 	multiHop      bool
@@ -84,6 +87,9 @@ func runRun(env cli.Env, args []string) int {
 	fs.StringVar(&f.group, "kafka.group", "fallbackwatch", "Kafka consumer group")
 	fs.StringVar(&f.envelopeField, "kafka.envelope-field", "", "when messages are JSON envelopes (e.g. Fluent Bit's), the field holding the log line")
 	fs.StringVar(&f.kafkaStart, "kafka.start", "first", "where a group with no committed offset starts: first or last")
+	fs.DurationVar(&f.kafkaCommit, "kafka.commit-interval", kafkasrc.DefaultCommitInterval, "how often counted offsets are committed (also on rebalance and shutdown)")
+	fs.DurationVar(&f.kafkaSession, "kafka.session-timeout", kafkasrc.DefaultSessionTimeout, "consumer group session timeout; also the rebalance timeout")
+	fs.DurationVar(&f.kafkaBeat, "kafka.heartbeat-interval", kafkasrc.DefaultHeartbeatInterval, "consumer group heartbeat interval")
 	fs.StringVar(&f.logLevel, "log.level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log.format", "logfmt", "logfmt or json")
 	fs.BoolVar(&f.multiHop, "check.multi-hop", false, "accept fallback paths longer than two clusters when each edge is configured (C4)")
@@ -99,6 +105,10 @@ func runRun(env cli.Env, args []string) int {
 	format, err := parse.ParseFormat(f.format)
 	if err != nil {
 		fmt.Fprintf(env.Stderr, "collector run: --log.input-format: %v\n", err)
+		return cli.ExitUsage
+	}
+	if f.kafkaStart != "first" && f.kafkaStart != "last" {
+		fmt.Fprintf(env.Stderr, "collector run: --kafka.start %q: want first or last\n", f.kafkaStart)
 		return cli.ExitUsage
 	}
 	if (f.brokers == "") != (f.topic == "") {
@@ -219,7 +229,8 @@ func serve(ctx context.Context, env cli.Env, f *runFlags, format parse.Format, s
 		}
 		kh := &kafkaHandler{p: pl, streams: map[int]*pipeline.Stream{}}
 		c, err := kafkasrc.New(kafkasrc.Config{Brokers: strings.Split(f.brokers, ","), Topic: f.topic, Group: f.group,
-			StartOffset: start, Logger: logger, Registerer: reg}, kh.handle)
+			StartOffset: start, CommitInterval: f.kafkaCommit,
+			SessionTimeout: f.kafkaSession, RebalanceTimeout: f.kafkaSession, HeartbeatInterval: f.kafkaBeat, Logger: logger, Registerer: reg}, kh.handle)
 		if err != nil {
 			return err
 		}
