@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"testing"
+
+	"github.com/fallbackwatch/fallbackwatch/internal/corpus"
+	"github.com/fallbackwatch/fallbackwatch/internal/replay"
+	"github.com/fallbackwatch/fallbackwatch/routing"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+const mixedRouting = "testdata/mixed-routing.yaml"
+
+// TestMixedRoutingCoversCorpus keeps the benchmark honest: with testdata/mixed-routing.yaml every
+// record of the Mixed corpus is checked against a VirtualService (no "unknown" verdict), and none
+// contradicts it (C1–C5); only C6 warnings, from the corpus mixing healthy and unhealthy evidence
+// for the same cluster within seconds, are allowed.
+func TestMixedRoutingCoversCorpus(t *testing.T) {
+	cfg, err := routing.Load(mixedRouting)
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	require.NoError(t, corpus.Generate(&buf, 20000, corpus.Options{}))
+	rep, err := replay.Run(context.Background(), []replay.Input{{Name: "mixed", R: &buf}}, replay.Options{Config: cfg})
+	require.NoError(t, err)
+	require.Equal(t, int64(20000), rep.Lines.Records)
+	require.Zero(t, rep.Verdicts["unknown"], "records whose host has no VirtualService: %v", rep.Verdicts)
+	require.Zero(t, rep.ViolationsTotal, "violations: %v", rep.Violations)
+	require.Greater(t, rep.Verdicts["consistent"], int64(10000))
+}
+
+// BenchmarkReplay replays an in-memory Mixed corpus with the benchmark routing, so a CPU profile
+// shows where `collector replay` spends its time without disk or process start-up:
+//
+//	go test ./internal/benchtool -run '^$' -bench Replay -cpuprofile /tmp/replay.prof
+//	go tool pprof -top /tmp/replay.prof
+func BenchmarkReplay(b *testing.B) {
+	var buf bytes.Buffer
+	require.NoError(b, corpus.Generate(&buf, 100000, corpus.Options{}))
+	data := buf.Bytes()
+	for _, tc := range []struct {
+		name    string
+		routing bool
+	}{{"Routing", true}, {"NoRouting", false}} {
+		b.Run(tc.name, func(b *testing.B) {
+			var opts replay.Options
+			if tc.routing {
+				cfg, err := routing.Load(mixedRouting)
+				require.NoError(b, err)
+				opts.Config = cfg
+			}
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			for b.Loop() {
+				rep, err := replay.Run(context.Background(), []replay.Input{{Name: "mixed", R: bytes.NewReader(data)}}, opts)
+				require.NoError(b, err)
+				require.Equal(b, int64(100000), rep.Lines.Records)
+			}
+		})
+	}
+}
+
+func TestMarkerLine(t *testing.T) {
+	for _, tc := range []struct {
+		name, in, want string
+		err            bool
+	}{
+		{"dash", `{"a":"1","route_name":"-","b":2}`, `{"a":"1","route_name":"marker-3","b":2}`, false},
+		{"named", `{"route_name":"cart-route"}`, `{"route_name":"marker-3"}`, false},
+		{"missing", `{"a":"1"}`, "", true},
+		{"unterminated", `{"route_name":"abc`, "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := markerLine([]byte(tc.in), "marker-3")
+			if tc.err {
+				require.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.want, string(got))
+		})
+	}
+}
+
+func TestSeriesValue(t *testing.T) {
+	page := []byte("# HELP x\nfallbackwatch_records_accepted_total{source=\"file\"} 7\n" +
+		"fallbackwatch_records_accepted_total{source=\"kafka\"} 200000\n" +
+		"fallbackwatch_records_accepted_total{source=\"kafka2\"} 3\n")
+	for _, tc := range []struct {
+		name, series string
+		want         float64
+		ok           bool
+	}{
+		{"kafka", `fallbackwatch_records_accepted_total{source="kafka"}`, 200000, true},
+		{"file", `fallbackwatch_records_accepted_total{source="file"}`, 7, true},
+		{"absent", `fallbackwatch_records_accepted_total{source="stdin"}`, 0, false},
+		{"prefix only", `fallbackwatch_records_accepted_total`, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v, ok := seriesValue(page, tc.series)
+			require.Equal(t, tc.ok, ok)
+			require.Equal(t, tc.want, v)
+		})
+	}
+}
