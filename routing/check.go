@@ -170,7 +170,7 @@ func NewChecker(c *Config, opts CheckOptions) *Checker {
 	}
 	ch := &Checker{cfg: c, opts: opts, timeline: opts.Health, given: opts.Health != nil, clusters: map[string]*clusterInfo{}}
 	if ch.timeline == nil {
-		ch.timeline = NewTimeline()
+		ch.timeline = newTimeline(checkerIntervals)
 	}
 	return ch
 }
@@ -447,6 +447,9 @@ func (ch *Checker) health(r *Route, rec *parse.Record, at time.Time) Verdict {
 			}
 		} else {
 			h := ch.info(cluster).hist
+			if h == nil {
+				return // more clusters than the timeline tracks
+			}
 			last, ok := h.last()
 			h.note(at, healthy)
 			if !ok || last.Healthy == healthy || absDur(at.Sub(last.End)) > margin {

@@ -27,29 +27,44 @@ func (s HealthState) String() string {
 	return [...]string{"unknown", "healthy", "unhealthy"}[s]
 }
 
-// maxIntervals bounds the history kept per cluster; the oldest half is dropped beyond it.
-const maxIntervals = 4096
+// Bounds of a Timeline: intervals kept per cluster (the oldest half is dropped beyond it) and
+// clusters tracked (evidence about further clusters is ignored), so hostile or flapping input
+// cannot grow it without limit.
+const (
+	maxIntervals        = 4096
+	maxTimelineClusters = 1 << 16
+	// checkerIntervals is what a Checker's inferred timeline keeps per cluster: it only ever
+	// looks at the latest interval.
+	checkerIntervals = 16
+)
 
 // Timeline holds per-cluster health intervals, keyed by Envoy cluster name (C6). It is either
 // given (built with Add) or inferred from records with Observe: a cluster is unhealthy where
 // records show it falling back or failing with UH, healthy where it serves. Not safe for
 // concurrent use.
 type Timeline struct {
-	m map[string]*history
+	m            map[string]*history
+	maxIntervals int
 }
 
 type history struct {
-	iv []Interval
+	iv  []Interval
+	max int
 }
 
 // NewTimeline returns an empty timeline.
-func NewTimeline() *Timeline { return &Timeline{m: map[string]*history{}} }
+func NewTimeline() *Timeline { return newTimeline(maxIntervals) }
 
-// get returns the history of cluster, creating it when create is set.
+func newTimeline(perCluster int) *Timeline {
+	return &Timeline{m: map[string]*history{}, maxIntervals: perCluster}
+}
+
+// get returns the history of cluster, creating it when create is set and the timeline has room;
+// nil when there is none.
 func (t *Timeline) get(cluster []byte, create bool) *history {
 	h := t.m[string(cluster)]
-	if h == nil && create {
-		h = &history{}
+	if h == nil && create && len(t.m) < maxTimelineClusters {
+		h = &history{max: t.maxIntervals}
 		t.m[string(cluster)] = h
 	}
 	return h
@@ -58,6 +73,9 @@ func (t *Timeline) get(cluster []byte, create bool) *history {
 // Add records that cluster was healthy (or not) from start to end.
 func (t *Timeline) Add(cluster string, start, end time.Time, healthy bool) {
 	h := t.get([]byte(cluster), true)
+	if h == nil {
+		return
+	}
 	h.iv = append(h.iv, Interval{Start: start, End: end, Healthy: healthy})
 	sort.Slice(h.iv, func(i, j int) bool { return h.iv[i].Start.Before(h.iv[j].Start) })
 }
@@ -133,7 +151,9 @@ func (t *Timeline) Observe(rec *parse.Record, at time.Time) {
 }
 
 func (t *Timeline) note(cluster []byte, at time.Time, healthy bool) {
-	t.get(cluster, true).note(at, healthy)
+	if h := t.get(cluster, true); h != nil {
+		h.note(at, healthy)
+	}
 }
 
 func (h *history) note(at time.Time, healthy bool) {
@@ -149,7 +169,7 @@ func (h *history) note(at time.Time, healthy bool) {
 		last.End = at
 		return
 	}
-	if len(h.iv) >= maxIntervals {
+	if len(h.iv) >= h.max {
 		n := copy(h.iv, h.iv[len(h.iv)/2:])
 		h.iv = h.iv[:n]
 	}
