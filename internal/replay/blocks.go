@@ -11,21 +11,21 @@ type block struct {
 	firstLine int64  // 1-based number of the block's first line
 	data      []byte // whole lines; the last one may lack its newline only at end of input
 	tooLong   []int64
-	// tooLong lists lines that were over the cap and left out of data.
+	// tooLong lists lines that were over the cap and left out of data, by line number.
 }
 
-// blockReader cuts an input into blocks of whole lines of about size bytes. A line over maxLine
-// bytes is left out and noted in the block that follows it; a CRI partial line (tag P) never ends
-// a block, so a record split by the container runtime is reassembled within one block.
+// blockReader cuts an input into blocks of whole lines of at most size bytes, reading straight
+// into each block's buffer; only the unfinished line at a block's end is copied, to the start of
+// the next block. A line that does not fit in a block (size is at least twice the line cap) is
+// left out and noted in the next block. A CRI partial line (tag P) never ends a block, so a record
+// that the container runtime split is reassembled within one block.
 type blockReader struct {
 	r       io.Reader
 	size    int
-	maxLine int
-	buf     []byte // unread bytes carried over to the next block
+	carry   []byte // bytes read past the last block's cut
 	eof     bool
 	seq     int
 	line    int64 // number of the next line
-	skip    bool  // inside an over-long line: drop bytes up to the next newline
 	skipped []int64
 	read    int64
 }
@@ -34,68 +34,69 @@ func newBlockReader(r io.Reader, size, maxLine int) *blockReader {
 	if size < 2*maxLine {
 		size = 2 * maxLine
 	}
-	return &blockReader{r: r, size: size, maxLine: maxLine, line: 1}
+	return &blockReader{r: r, size: size, line: 1}
 }
 
-// next returns the next block, reusing dst's storage, or io.EOF.
+// fill reads into buf[len(buf):cap(buf)] until it is full or the input ends.
+func (br *blockReader) fill(buf []byte) ([]byte, error) {
+	for !br.eof && len(buf) < cap(buf) {
+		n, err := br.r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		br.read += int64(n)
+		if err == io.EOF {
+			br.eof = true
+		} else if err != nil {
+			return buf, err
+		}
+	}
+	return buf, nil
+}
+
+// next returns the next block, using dst's storage when it is large enough, or io.EOF.
 func (br *blockReader) next(dst []byte) (block, error) {
+	if cap(dst) < br.size {
+		dst = make([]byte, 0, br.size)
+	}
+	buf := append(dst[:0], br.carry...)
+	br.carry = br.carry[:0]
 	for {
-		// Fill up to size.
-		for !br.eof && len(br.buf) < br.size {
-			if cap(br.buf) < br.size {
-				nb := make([]byte, len(br.buf), br.size)
-				copy(nb, br.buf)
-				br.buf = nb
-			}
-			n, err := br.r.Read(br.buf[len(br.buf):br.size])
-			br.buf = br.buf[:len(br.buf)+n]
-			br.read += int64(n)
-			if err == io.EOF {
-				br.eof = true
-			} else if err != nil {
-				return block{}, err
-			}
+		var err error
+		if buf, err = br.fill(buf); err != nil {
+			return block{}, err
 		}
-		if br.skip {
-			i := bytes.IndexByte(br.buf, '\n')
-			if i < 0 {
-				br.buf = br.buf[:0]
-				if br.eof {
-					br.skip = false
-					br.line++
-					return br.finish(dst, nil)
-				}
-				continue
-			}
-			br.buf = br.buf[i+1:]
-			br.skip = false
-			br.line++
-			continue
-		}
-		if len(br.buf) == 0 && br.eof {
+		if len(buf) == 0 {
 			if len(br.skipped) > 0 {
-				return br.finish(dst, nil)
+				return br.finish(buf, 0), nil
 			}
 			return block{}, io.EOF
 		}
-		cut := br.cutPoint()
-		if cut < 0 {
-			// No newline within maxLine bytes: the line is too long.
-			br.skipped = append(br.skipped, br.line)
-			br.skip = true
-			br.buf = br.buf[:0]
-			continue
+		if cut := br.cutPoint(buf); cut >= 0 {
+			return br.finish(buf, cut), nil
 		}
-		return br.finish(dst, br.buf[:cut])
+		// A full buffer without a newline: the line is over the cap. Drop it up to its newline.
+		br.skipped = append(br.skipped, br.line)
+		br.line++
+		for {
+			buf = buf[:0]
+			if buf, err = br.fill(buf); err != nil {
+				return block{}, err
+			}
+			if i := bytes.IndexByte(buf, '\n'); i >= 0 {
+				buf = buf[:copy(buf, buf[i+1:])]
+				break
+			}
+			if br.eof {
+				buf = buf[:0]
+				break
+			}
+		}
 	}
 }
 
 // cutPoint returns how many bytes of buf form whole lines to hand out, or -1 when buf holds no
-// newline at all although it is full: a line longer than the buffer, so over the cap. Lines over
-// the cap that do fit are left for the worker to reject.
-func (br *blockReader) cutPoint() int {
-	buf := br.buf
-	if br.eof && len(buf) < br.size {
+// newline at all although it is full. Lines over the cap that do fit are left for the worker.
+func (br *blockReader) cutPoint(buf []byte) int {
+	if br.eof {
 		return len(buf)
 	}
 	last := bytes.LastIndexByte(buf, '\n')
@@ -114,16 +115,18 @@ func (br *blockReader) cutPoint() int {
 	return last + 1
 }
 
-func (br *blockReader) finish(dst []byte, data []byte) (block, error) {
-	b := block{seq: br.seq, firstLine: br.line, data: append(dst[:0], data...), tooLong: br.skipped}
+// finish hands out buf[:cut] and keeps the rest for the next block.
+func (br *blockReader) finish(buf []byte, cut int) block {
+	br.carry = append(br.carry, buf[cut:]...)
+	data := buf[:cut]
+	b := block{seq: br.seq, firstLine: br.line, data: data, tooLong: br.skipped}
 	br.skipped = nil
 	br.seq++
 	br.line += int64(bytes.Count(data, []byte{'\n'}))
 	if len(data) > 0 && data[len(data)-1] != '\n' {
 		br.line++
 	}
-	br.buf = br.buf[:copy(br.buf, br.buf[len(data):])]
-	return b, nil
+	return b
 }
 
 // isCRIPartial reports whether line is a CRI log line with the partial tag:

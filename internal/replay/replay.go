@@ -26,7 +26,7 @@ type Options struct {
 	Check        routing.CheckOptions
 	Workers      int // 0: GOMAXPROCS
 	MaxLineBytes int // 0: 1 MiB
-	BlockBytes   int // 0: 4 MiB
+	BlockBytes   int // 0: 2 MiB (at least twice MaxLineBytes)
 	MaxLocated   int // how many rejects, violations and warnings to list; 0: 1000
 	// Progress, when set, is called from time to time with the bytes read of the current input.
 	Progress func(file string, read int64)
@@ -40,7 +40,7 @@ func (o *Options) defaults() {
 		o.MaxLineBytes = 1 << 20
 	}
 	if o.BlockBytes <= 0 {
-		o.BlockBytes = 4 << 20
+		o.BlockBytes = 2 << 20
 	}
 	if o.MaxLocated <= 0 {
 		o.MaxLocated = 1000
@@ -59,7 +59,7 @@ type Input struct {
 func Run(ctx context.Context, inputs []Input, opts Options) (*Report, error) {
 	opts.defaults()
 	total := newAccumulator()
-	health := map[string][]routing.Interval{}
+	health := newHealthLog()
 	var files []FileCounts
 	var firstErr error
 	for _, in := range inputs {
@@ -74,7 +74,7 @@ func Run(ctx context.Context, inputs []Input, opts Options) (*Report, error) {
 	return build(&total, files, health, &opts), firstErr
 }
 
-func runInput(ctx context.Context, in Input, opts *Options, health map[string][]routing.Interval) (*accumulator, error) {
+func runInput(ctx context.Context, in Input, opts *Options, health *healthLog) (*accumulator, error) {
 	n := opts.Workers
 	workers := make([]*worker, n)
 	queues := make([]chan *block, n)
@@ -111,7 +111,7 @@ func runInput(ctx context.Context, in Input, opts *Options, health map[string][]
 					break
 				}
 				delete(pending, next)
-				mergeHealth(health, p.health)
+				health.merge(p.health)
 				next++
 			}
 		}
@@ -170,29 +170,11 @@ func (w *worker) flush() {
 	}
 }
 
-// mergeHealth appends one block's intervals to the timeline, joining an interval to the previous
-// one when the state did not change.
-func mergeHealth(dst, src map[string][]routing.Interval) {
-	for cluster, ivs := range src {
-		cur := dst[cluster]
-		for _, iv := range ivs {
-			if n := len(cur); n > 0 && cur[n-1].Healthy == iv.Healthy {
-				if iv.End.After(cur[n-1].End) {
-					cur[n-1].End = iv.End
-				}
-				continue
-			}
-			cur = append(cur, iv)
-		}
-		dst[cluster] = cur
-	}
-}
-
-func build(acc *accumulator, files []FileCounts, health map[string][]routing.Interval, opts *Options) *Report {
+func build(acc *accumulator, files []FileCounts, health *healthLog, opts *Options) *Report {
 	r := &Report{
 		Lines: acc.lines, RejectedReasons: acc.rejected, SkippedReasons: acc.skipped, Files: files,
 		Checked: opts.Config != nil, Verdicts: map[string]int64{}, ViolationsByRule: acc.byRule,
-		Health: map[string][]HealthInterval{},
+		Health: health.m, HealthDropped: health.dropped, BucketSeconds: acc.bucket, GroupsFolded: acc.folded,
 	}
 	if r.Checked {
 		for k, v := range acc.verdicts {
@@ -229,13 +211,6 @@ func build(acc *accumulator, files []FileCounts, health map[string][]routing.Int
 	r.Timeline = make([]Minute, 0, len(acc.minutes))
 	for _, m := range acc.minutes {
 		r.Timeline = append(r.Timeline, *m)
-	}
-	for c, ivs := range health {
-		out := make([]HealthInterval, len(ivs))
-		for i, iv := range ivs {
-			out[i] = HealthInterval{Start: iv.Start, End: iv.End, Healthy: iv.Healthy}
-		}
-		r.Health[c] = out
 	}
 	if !acc.first.IsZero() {
 		f, l := acc.first, acc.last

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
+
+	"github.com/fallbackwatch/fallbackwatch/parse"
 
 	"github.com/fallbackwatch/fallbackwatch/internal/corpus"
 	"github.com/fallbackwatch/fallbackwatch/routing"
@@ -242,4 +245,45 @@ func TestTextReport(t *testing.T) {
 	for _, want := range []string{"reviews.default.svc.cluster.local:", "route default/reviews-route#0", "worst minute:", "UNHEALTHY", "failed fallback"} {
 		require.Contains(t, s, want)
 	}
+}
+
+func TestHealthIsBounded(t *testing.T) {
+	h := newHealthLog()
+	t0 := time.Date(2023, 5, 30, 7, 0, 0, 0, time.UTC)
+	for i := 0; i < 10*maxHealthIntervals; i++ {
+		at := t0.Add(time.Duration(i) * time.Second)
+		h.merge(map[string][]routing.Interval{"c": {{Start: at, End: at, Healthy: i%2 == 0}}})
+	}
+	ivs := h.m["c"]
+	require.LessOrEqual(t, len(ivs), maxHealthIntervals)
+	require.Equal(t, t0, ivs[0].Start, "coarsening keeps the whole span")
+	require.Equal(t, t0.Add(time.Duration(10*maxHealthIntervals-1)*time.Second), ivs[len(ivs)-1].End)
+	require.Equal(t, StateMixed, ivs[0].State)
+
+	for i := 0; i < maxHealthClusters+10; i++ {
+		h.merge(map[string][]routing.Interval{fmt.Sprint("x", i): {{Start: t0, End: t0, Healthy: true}}})
+	}
+	require.Len(t, h.m, maxHealthClusters)
+	require.Equal(t, int64(11), h.dropped)
+}
+
+func TestTimelineBucketsWiden(t *testing.T) {
+	a := newAccumulator()
+	w := &worker{acc: a}
+	var rec parse.Record
+	var p parse.Parser
+	require.NoError(t, p.Parse([]byte(corpus.SeedSuccess), &rec))
+	t0 := time.Date(2023, 5, 30, 7, 0, 0, 0, time.UTC)
+	const n = 3 * maxBuckets
+	for i := 0; i < n; i++ {
+		w.minute(&rec, t0.Add(time.Duration(i)*time.Minute))
+	}
+	require.LessOrEqual(t, len(w.acc.minutes), maxBuckets)
+	require.Greater(t, w.acc.bucket, int64(60))
+	var total int64
+	for _, m := range w.acc.minutes {
+		total += m.Requests
+		require.Zero(t, m.Minute.Unix()%w.acc.bucket)
+	}
+	require.Equal(t, int64(n), total)
 }

@@ -21,6 +21,13 @@ type Report struct {
 	Warnings         []Located                   `json:"warnings"`   // the first warnings (C6), located
 	Timeline         []Minute                    `json:"timeline"`
 	Health           map[string][]HealthInterval `json:"health"`
+	// HealthDropped counts health evidence about clusters beyond the report's limit.
+	HealthDropped int64 `json:"health_dropped,omitempty"`
+	// BucketSeconds is the width of the timeline's buckets: 60, or more for long inputs.
+	BucketSeconds int64 `json:"bucket_seconds"`
+	// GroupsFolded counts records whose group did not fit under the report's limit; they are
+	// counted in the group whose clusters are "__overflow__".
+	GroupsFolded int64 `json:"groups_folded,omitempty"`
 	First            *time.Time                  `json:"first_record,omitempty"`
 	Last             *time.Time                  `json:"last_record,omitempty"`
 }
@@ -76,11 +83,13 @@ type Minute struct {
 	FallbackFailed     int64     `json:"fallback_failed"`
 }
 
-// HealthInterval is a span in which records showed a cluster healthy or unhealthy (C6).
+// HealthInterval is a span in which records showed a cluster healthy or unhealthy (C6). Long
+// flapping histories are coarsened: a span holding both states is "mixed".
 type HealthInterval struct {
 	Start   time.Time `json:"start"`
 	End     time.Time `json:"end"`
-	Healthy bool      `json:"healthy"`
+	State   string    `json:"state"`   // healthy, unhealthy or mixed
+	Healthy bool      `json:"healthy"` // State == healthy
 }
 
 // sortReport orders every list so that the same input always gives the same report.

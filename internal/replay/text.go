@@ -199,8 +199,8 @@ func (r *Report) writeHealth(p *printer) {
 	for _, c := range clusters {
 		var parts []string
 		for _, iv := range r.Health[c] {
-			state := "healthy"
-			if !iv.Healthy {
+			state := iv.State
+			if state == StateUnhealthy {
 				state = "UNHEALTHY"
 			}
 			parts = append(parts, fmt.Sprintf("%s %s–%s", state, iv.Start.Format("15:04:05"), iv.End.Format("15:04:05")))
@@ -209,6 +209,9 @@ func (r *Report) writeHealth(p *printer) {
 			parts = append(parts[:6], fmt.Sprintf("… %d more", len(r.Health[c])-6))
 		}
 		p.f("  %s: %s\n", c, strings.Join(parts, ", "))
+	}
+	if r.HealthDropped > 0 {
+		p.f("  (health evidence about %d more clusters not shown)\n", r.HealthDropped)
 	}
 }
 

@@ -32,6 +32,8 @@ type accumulator struct {
 	rejects    []Located
 	groups     map[string]*Group
 	minutes    map[string]*Minute
+	bucket     int64 // timeline bucket width in seconds
+	folded     int64 // records counted in the overflow group
 	verdicts   [4]int64
 	byRule     map[string]int64
 	violations []Located
@@ -40,8 +42,16 @@ type accumulator struct {
 	last       time.Time
 }
 
+// Bounds of an accumulator: groups beyond maxGroups fold into one overflow group; a timeline
+// with more than maxBuckets entries doubles its bucket width.
+const (
+	maxGroups  = 20000
+	maxBuckets = 20000
+	overflow   = "__overflow__"
+)
+
 func newAccumulator() accumulator {
-	return accumulator{
+	return accumulator{bucket: 60,
 		rejected: map[string]int64{}, skipped: map[string]int64{}, groups: map[string]*Group{},
 		minutes: map[string]*Minute{}, byRule: map[string]int64{},
 	}
@@ -192,6 +202,15 @@ func (w *worker) group(rec *parse.Record, routeLabel string, routeName []byte) {
 	k = append(k, 0, byte(rec.Result))
 	w.key = k
 	g, ok := w.acc.groups[string(k)]
+	if !ok && len(w.acc.groups) >= maxGroups {
+		w.acc.folded++
+		g, ok = w.acc.groups[overflow]
+		if !ok {
+			g = &Group{DestinationService: overflow, Route: overflow, PrimaryCluster: overflow, FallbackCluster: overflow,
+				FinalCluster: overflow, Result: overflow, CodeClasses: map[string]int64{}}
+			w.acc.groups[overflow] = g
+		}
+	}
 	if !ok {
 		g = &Group{
 			Route: routeLabel + string(routeName), PrimaryCluster: string(primary), FallbackCluster: string(fallback),
@@ -208,14 +227,18 @@ func (w *worker) group(rec *parse.Record, routeLabel string, routeName []byte) {
 
 func (w *worker) minute(rec *parse.Record, at time.Time) {
 	primary := rec.PrimaryCluster()
-	k := binary.BigEndian.AppendUint64(w.key[:0], uint64(at.Unix()/60))
+	start := floorDiv(at.Unix(), w.acc.bucket) * w.acc.bucket
+	k := binary.BigEndian.AppendUint64(w.key[:0], uint64(start))
 	k = append(k, primary...)
 	w.key = k
 	m, ok := w.acc.minutes[string(k)]
 	if !ok {
-		m = &Minute{Minute: time.Unix(at.Unix()/60*60, 0).UTC(), PrimaryCluster: string(primary)}
+		m = &Minute{Minute: time.Unix(start, 0).UTC(), PrimaryCluster: string(primary)}
 		m.DestinationService, m.PrimarySubset = serviceSubset(primary)
 		w.acc.minutes[string(k)] = m
+		if len(w.acc.minutes) > maxBuckets {
+			w.acc.rebucket(2 * w.acc.bucket)
+		}
 	}
 	m.Requests++
 	switch rec.Result {
@@ -255,8 +278,45 @@ func serviceSubset(cluster []byte) (string, string) {
 	return ref.Kind.String(), ""
 }
 
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && a < 0 {
+		q--
+	}
+	return q
+}
+
+// rebucket widens the timeline's buckets to width seconds, adding up the entries that fall
+// together.
+func (a *accumulator) rebucket(width int64) {
+	if width <= a.bucket {
+		return
+	}
+	old := a.minutes
+	a.minutes = make(map[string]*Minute, len(old)/2)
+	a.bucket = width
+	for _, m := range old {
+		start := floorDiv(m.Minute.Unix(), width) * width
+		k := string(binary.BigEndian.AppendUint64(nil, uint64(start))) + m.PrimaryCluster
+		if x, ok := a.minutes[k]; ok {
+			x.Requests += m.Requests
+			x.FallbackSuccess += m.FallbackSuccess
+			x.FallbackFailed += m.FallbackFailed
+			continue
+		}
+		m.Minute = time.Unix(start, 0).UTC()
+		a.minutes[k] = m
+	}
+}
+
 // merge adds o into a.
 func (a *accumulator) merge(o *accumulator) {
+	if o.bucket > a.bucket {
+		a.rebucket(o.bucket)
+	} else {
+		o.rebucket(a.bucket)
+	}
+	a.folded += o.folded
 	a.lines.Total += o.lines.Total
 	a.lines.Records += o.lines.Records
 	a.lines.Rejected += o.lines.Rejected
