@@ -209,6 +209,21 @@ var reasonRule = [...]string{
 	rFailedFinal: "C3", rMultiHop: "C4", rMultiHopEdge: "C4", rNRMetadata: "C5", rDirectMetadata: "C5",
 }
 
+// ruleFor names the rule a failure breaks. The primary cluster not being a destination of the
+// route is C1 for a record without fallback, C2 for a successful fallback and C3 for a failed one:
+// each of those rules requires it.
+func ruleFor(why reason, rec *parse.Record) string {
+	if why == rNotDestination {
+		switch rec.Result {
+		case parse.ResultSuccess:
+			return "C2"
+		case parse.ResultFailed:
+			return "C3"
+		}
+	}
+	return reasonRule[why]
+}
+
 type failure struct {
 	why   reason
 	route *Route
@@ -518,7 +533,7 @@ func destList(r *Route) string {
 
 // verdict builds the message for a failure; only inconsistent records pay for it.
 func (ch *Checker) verdict(f failure, rec *parse.Record) Verdict {
-	v := Verdict{Kind: Inconsistent, Rule: reasonRule[f.why], Route: f.route}
+	v := Verdict{Kind: Inconsistent, Rule: ruleFor(f.why, rec), Route: f.route}
 	if rec.Result == parse.ResultFailed && (f.why == rWrongTarget || f.why == rNoFallbackConfigured) {
 		v.Rule = "C3" // the same edge checks, for a failed fallback
 	}

@@ -36,6 +36,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/fallbackwatch/fallbackwatch/dashboards"
+	"github.com/fallbackwatch/fallbackwatch/internal/clitest"
 )
 
 // labelSet is the label names a series family carries.
@@ -490,9 +491,9 @@ func kubeletLogName(pod, id string) string {
 func scrapeRunningCollector(t *testing.T) map[string]*dto.MetricFamily {
 	t.Helper()
 	root := repoRoot(t)
-	bin := filepath.Join(t.TempDir(), "collector")
-	out, err := exec.Command("go", "build", "-o", bin, filepath.Join(root, "cmd", "collector")).CombinedOutput()
-	require.NoError(t, err, "building the collector:\n%s", out)
+	bins, err := clitest.Build(t.TempDir(), "./cmd/collector")
+	require.NoError(t, err)
+	bin := bins["collector"]
 
 	// Two files: the raw Bookinfo log with lines that reach the other counters (UH without
 	// fallback, an application 500, a truncated record, a blank line, JSON that is no access log),

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"errors"
 	"flag"
 	"fmt"
 	"io/fs"
@@ -12,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fallbackwatch/fallbackwatch/internal/clitest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -27,12 +26,12 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	alertgenBin = filepath.Join(dir, "alertgen")
-	out, err := exec.Command("go", "build", "-o", alertgenBin, ".").CombinedOutput()
+	bins, err := clitest.Build(dir, "./cmd/alertgen")
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "building alertgen: %v\n%s", err, out)
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	alertgenBin = bins["alertgen"]
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -42,24 +41,16 @@ func TestMain(m *testing.M) {
 // exit code.
 func run(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(alertgenBin, args...)
-	cmd.Dir = repoRoot(t)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	var exitErr *exec.ExitError
-	if errors.As(err, &exitErr) {
-		code = exitErr.ExitCode()
-	} else if err != nil {
+	res, err := clitest.Run(alertgenBin, repoRoot(t), "", args...)
+	if err != nil {
 		t.Fatalf("running alertgen %v: %v", args, err)
 	}
-	return stdout.String(), stderr.String(), code
+	return res.Stdout, res.Stderr, res.Code
 }
 
 func repoRoot(t *testing.T) string {
 	t.Helper()
-	dir, err := filepath.Abs("../..")
+	dir, err := clitest.ModuleRoot()
 	require.NoError(t, err)
 	return dir
 }

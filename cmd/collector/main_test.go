@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fallbackwatch/fallbackwatch/internal/clitest"
 )
 
 // collectorBin is the collector binary built once for the tests that run it as users do.
@@ -20,40 +18,32 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	collectorBin = filepath.Join(dir, "collector")
-	out, err := exec.Command("go", "build", "-o", collectorBin, ".").CombinedOutput()
+	bins, err := clitest.Build(dir, "./cmd/collector")
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "building collector: %v\n%s", err, out)
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	collectorBin = bins["collector"]
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
 
-// runBinary runs the built collector with args and stdin, returning stdout, stderr and the exit code.
+// runBinary runs the built collector with args and stdin from the module root, returning
+// stdout, stderr and the exit code.
 func runBinary(t *testing.T, stdin string, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(collectorBin, args...)
-	cmd.Dir = repoRoot(t)
-	cmd.Stdin = strings.NewReader(stdin)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	var exitErr *exec.ExitError
-	if errors.As(err, &exitErr) {
-		code = exitErr.ExitCode()
-	} else if err != nil {
+	res, err := clitest.Run(collectorBin, repoRoot(t), stdin, args...)
+	if err != nil {
 		t.Fatalf("running collector %v: %v", args, err)
 	}
-	return stdout.String(), stderr.String(), code
+	return res.Stdout, res.Stderr, res.Code
 }
 
 // repoRoot is the module root, so tests can name shared fixtures as testdata/... like users do.
 func repoRoot(t *testing.T) string {
 	t.Helper()
-	dir, err := filepath.Abs("../..")
+	dir, err := clitest.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -484,7 +484,7 @@ func TestRunStdin(t *testing.T) {
 }
 
 // v2ToV1 is a successful fallback of reviews v2 to v1: only sample2 routes to v2 with fallback
-// v1; under sample1 v2 is not a destination (C1).
+// v1; under sample1 v2 is not a destination (C2).
 var v2ToV1 = strings.NewReplacer(
 	"fallback_path\":\"outbound|9080|v3|", "fallback_path\":\"outbound|9080|v2|",
 	"local:outbound|9080|v2|", "local:outbound|9080|v1|",
@@ -492,7 +492,7 @@ var v2ToV1 = strings.NewReplacer(
 	"\"upstream_cluster\":\"outbound|9080|v2|", "\"upstream_cluster\":\"outbound|9080|v1|",
 ).Replace(corpus.SeedSuccess)
 
-// TestRunReloadsRoutingOnSIGHUP: records only consistent with sample2 are inconsistent (C1)
+// TestRunReloadsRoutingOnSIGHUP: records only consistent with sample2 are inconsistent (C2)
 // under sample1, and consistent once the routing file says sample2 and SIGHUP reloads it.
 func TestRunReloadsRoutingOnSIGHUP(t *testing.T) {
 	require.Equal(t, 3, strings.Count(v2ToV1, "|v1|"), "v2ToV1 rewrites the seed record")
@@ -518,7 +518,7 @@ func TestRunReloadsRoutingOnSIGHUP(t *testing.T) {
 			return m.sum("fallbackwatch_decisions_total", "verdict", verdict, "rule", rule)
 		}
 	}
-	inconsistent, consistent := decisions("inconsistent", "C1"), decisions("consistent", "none")
+	inconsistent, consistent := decisions("inconsistent", "C2"), decisions("consistent", "none")
 	m := p.waitMetrics(t, "decisions under sample1", 10*time.Second, func(m metrics) bool {
 		return inconsistent(m) >= 20 && m.sum("fallbackwatch_requests_total") >= 20
 	})

@@ -36,7 +36,7 @@ var (
 	// failed: v3 fell back to v2, which was unhealthy too: 503 UH (R15); consistent with both.
 	failed = corpus.SeedFailed
 	// v2ToV1 is a successful fallback of v2 to v1: only sample2 routes to v2 with fallback v1;
-	// under sample1 v2 is not a destination of the route (C1).
+	// under sample1 v2 is not a destination of the route (C2).
 	v2ToV1 = strings.NewReplacer(
 		`"fallback_path":"outbound|9080|v3|reviews.default.svc.cluster.local:outbound|9080|v2|reviews.default.svc.cluster.local"`,
 		`"fallback_path":"outbound|9080|v2|reviews.default.svc.cluster.local:outbound|9080|v1|reviews.default.svc.cluster.local"`,
@@ -414,12 +414,12 @@ func TestRoutingLabelAndSwap(t *testing.T) {
 	h := newHarness(t, Config{Routing: loadRouting(t, "sample1")})
 	st := h.p.NewStream(SourceFile, aggregate.Source{})
 	// Under sample1 (100% v3, fallback v2) the v3→v2 records are consistent; a v2→v1 fallback
-	// contradicts it: v2 is not a destination of the route (C1). The records come in time order
+	// contradicts it: v2 is not a destination of the route (C2). The records come in time order
 	// so that the inferred health timeline (C6) has nothing to warn about.
 	feed(st, success, namedRoute, failed, v2ToV1, v2ToV1)
 	h.compare(t, `
 fallbackwatch_decisions_total{rule="none",verdict="consistent"} 3
-fallbackwatch_decisions_total{rule="C1",verdict="inconsistent"} 2
+fallbackwatch_decisions_total{rule="C2",verdict="inconsistent"} 2
 `, aggregate.MetricDecisions)
 	require.Equal(t, map[string]float64{
 		// The route label replaces route_name, also for namedRoute.
@@ -433,7 +433,7 @@ fallbackwatch_decisions_total{rule="C1",verdict="inconsistent"} 2
 	feed(st, v2ToV1, v2ToV1)
 	h.compare(t, `
 fallbackwatch_decisions_total{rule="none",verdict="consistent"} 5
-fallbackwatch_decisions_total{rule="C1",verdict="inconsistent"} 2
+fallbackwatch_decisions_total{rule="C2",verdict="inconsistent"} 2
 `, aggregate.MetricDecisions)
 
 	// nil turns checks off: no decisions, route label from route_name again.
