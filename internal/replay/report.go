@@ -27,9 +27,9 @@ type Report struct {
 	BucketSeconds int64 `json:"bucket_seconds"`
 	// GroupsFolded counts records whose group did not fit under the report's limit; they are
 	// counted in the group whose clusters are "__overflow__".
-	GroupsFolded int64 `json:"groups_folded,omitempty"`
-	First            *time.Time                  `json:"first_record,omitempty"`
-	Last             *time.Time                  `json:"last_record,omitempty"`
+	GroupsFolded int64      `json:"groups_folded,omitempty"`
+	First        *time.Time `json:"first_record,omitempty"`
+	Last         *time.Time `json:"last_record,omitempty"`
 }
 
 // LineCounts counts what the input lines became.
