@@ -6,13 +6,13 @@ import (
 	"errors"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/fallbackwatch/fallbackwatch/internal/clitest"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 )
@@ -157,23 +157,18 @@ var flagLineRE = regexp.MustCompile(`^\s+-([a-zA-Z0-9][a-zA-Z0-9._-]*)`)
 // binaryFlags builds the collector and returns the flags `collector <command> -h` lists.
 func binaryFlags(t *testing.T, command string) map[string]bool {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "collector")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/collector")
-	build.Dir = ".."
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "building the collector:\n%s", out)
-	var buf bytes.Buffer
-	help := exec.Command(bin, command, "-h")
-	help.Stdout, help.Stderr = &buf, &buf
-	_ = help.Run() // -h exits non-zero
+	bins, err := clitest.Build(t.TempDir(), "./cmd/collector")
+	require.NoError(t, err)
+	res, err := clitest.Run(bins["collector"], "", "", command, "-h")
+	require.NoError(t, err)
 	flags := map[string]bool{}
-	sc := bufio.NewScanner(&buf)
+	sc := bufio.NewScanner(strings.NewReader(res.Stdout + res.Stderr))
 	for sc.Scan() {
 		if m := flagLineRE.FindStringSubmatch(sc.Text()); m != nil {
 			flags[m[1]] = true
 		}
 	}
-	require.Contains(t, flags, "web.listen-address", "collector %s -h output:\n%s", command, buf.String())
+	require.Contains(t, flags, "web.listen-address", "collector %s -h output:\n%s", command, res.Stderr)
 	return flags
 }
 

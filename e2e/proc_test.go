@@ -9,13 +9,13 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/fallbackwatch/fallbackwatch/internal/clitest"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
@@ -37,23 +37,21 @@ func TestMain(m *testing.M) {
 }
 
 func buildAndRun(m *testing.M) (int, error) {
-	wd, err := os.Getwd()
+	root, err := clitest.ModuleRoot()
 	if err != nil {
 		return 0, err
 	}
-	repoRoot = filepath.Dir(wd)
+	repoRoot = root
 	dir, err := os.MkdirTemp("", "fallbackwatch-e2e-bin")
 	if err != nil {
 		return 0, err
 	}
 	defer os.RemoveAll(dir)
-	cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "./cmd/collector", "./cmd/alertgen")
-	cmd.Dir = repoRoot
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("building collector and alertgen: %v\n%s", err, out)
+	bins, err := clitest.Build(dir, "./cmd/collector", "./cmd/alertgen")
+	if err != nil {
+		return 0, err
 	}
-	collectorBin = filepath.Join(dir, "collector")
-	alertgenBin = filepath.Join(dir, "alertgen")
+	collectorBin, alertgenBin = bins["collector"], bins["alertgen"]
 	code := m.Run()
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
