@@ -6,7 +6,7 @@ export PATH := $(PATH):/usr/local/go/bin
 SAMPLE_ROUTING := --routing testdata/bookinfo/destinationrule.yaml --routing testdata/bookinfo/sample2.yaml
 SAMPLE_LOG     := testdata/logs/bookinfo-productpage.log
 
-.PHONY: all build demo test deps vet unit race bench fuzz generate
+.PHONY: all build demo test deps vet unit race bench generate deploy-generate
 
 all: build
 
@@ -41,3 +41,10 @@ bench:
 ## generate: regenerate the committed rules and dashboards under monitoring/ and the goldens.
 generate:
 	$(GO) test ./cmd/alertgen ./alerts ./dashboards -count=1 -update
+
+## deploy-generate: copy the generated Bookinfo rules, dashboards and routing configuration into deploy/.
+deploy-generate:
+	cp monitoring/bookinfo/sample2/prometheusrule.yaml deploy/bookinfo/prometheusrule.yaml
+	cp monitoring/bookinfo/sample2/dashboards/fallbackwatch-dashboards-configmap.yaml deploy/bookinfo-dashboards/
+	cp testdata/bookinfo/destinationrule.yaml deploy/bookinfo/routing/destinationrule.yaml
+	cp testdata/bookinfo/sample2.yaml deploy/bookinfo/routing/virtualservice.yaml
