@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime"
@@ -65,6 +66,7 @@ type runFlags struct {
 	logFormat     string
 	multiHop      bool
 	healthMargin  time.Duration
+	pprof         bool
 }
 
 func runRun(env cli.Env, args []string) int {
@@ -73,6 +75,7 @@ func runRun(env cli.Env, args []string) int {
 	fs.Var(&f.routing, "routing", "VirtualService and DestinationRule YAML file or directory (repeatable); enables checks and the route label; reloaded on SIGHUP")
 	fs.StringVar(&f.listen, "web.listen-address", ":9464", "address to serve metrics, /healthz and /readyz on")
 	fs.StringVar(&f.telemetryPath, "web.telemetry-path", "/metrics", "path under which to expose metrics")
+	fs.BoolVar(&f.pprof, "web.enable-pprof", false, "serve Go profiling endpoints under /debug/pprof/")
 	fs.StringVar(&f.stateFile, "tail.state-file", "", "file keeping read positions across restarts (empty: none)")
 	fs.BoolVar(&f.startAtEnd, "tail.start-at-end", false, "at the very first start (no state file yet), begin files that exist at their end; files appearing later are always read from their start")
 	fs.DurationVar(&f.pollInterval, "tail.poll-interval", tail.DefaultPollInterval, "how often open files are read")
@@ -264,6 +267,12 @@ func serve(ctx context.Context, env cli.Env, f *runFlags, format parse.Format, s
 
 	mux := http.NewServeMux()
 	mux.Handle(f.telemetryPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, EnableOpenMetrics: true}))
+	if f.pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		for _, ready := range readiness {
