@@ -19,20 +19,29 @@ func TestMain(m *testing.M) {
 const mixedRouting = "testdata/mixed-routing.yaml"
 
 // TestMixedRoutingCoversCorpus keeps the benchmark honest: with testdata/mixed-routing.yaml every
-// record of the Mixed corpus is checked against a VirtualService (no "unknown" verdict), and none
-// contradicts it (C1–C5); only C6 warnings, from the corpus mixing healthy and unhealthy evidence
-// for the same cluster within seconds, are allowed.
+// record of the Mixed corpus is checked against a VirtualService (no "unknown" verdict) and none
+// contradicts it (C1–C5). The corpus's clusters follow health timelines with outages of tens of
+// seconds to minutes, so the health the checker infers changes rarely: C6 warnings (a decision
+// within the health margin of a change) stay under 0.5% of the records.
 func TestMixedRoutingCoversCorpus(t *testing.T) {
+	const n = 100000
 	cfg, err := routing.Load(mixedRouting)
 	require.NoError(t, err)
 	var buf bytes.Buffer
-	require.NoError(t, corpus.Generate(&buf, 20000, corpus.Options{}))
+	require.NoError(t, corpus.Generate(&buf, n, corpus.Options{}))
 	rep, err := replay.Run(context.Background(), []replay.Input{{Name: "mixed", R: &buf}}, replay.Options{Config: cfg})
 	require.NoError(t, err)
-	require.Equal(t, int64(20000), rep.Lines.Records)
+	require.Equal(t, int64(n), rep.Lines.Records)
 	require.Zero(t, rep.Verdicts["unknown"], "records whose host has no VirtualService: %v", rep.Verdicts)
+	require.Zero(t, rep.Verdicts["inconsistent"], "inconsistent records: %v", rep.Violations)
 	require.Zero(t, rep.ViolationsTotal, "violations: %v", rep.Violations)
-	require.Greater(t, rep.Verdicts["consistent"], int64(10000))
+	warnings := rep.Verdicts["warning"]
+	t.Logf("verdicts %v: C6 warnings %.3f%% of the records", rep.Verdicts, 100*float64(warnings)/n)
+	require.Less(t, float64(warnings), 0.005*n, "C6 warnings: %v", rep.Warnings)
+	require.Equal(t, int64(n)-warnings, rep.Verdicts["consistent"])
+	for c, ivs := range rep.Health {
+		require.Less(t, len(ivs), 100, "%s: health changes rarely", c)
+	}
 }
 
 // BenchmarkReplay replays an in-memory Mixed corpus with the benchmark routing, so a CPU profile

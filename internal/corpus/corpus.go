@@ -2,12 +2,19 @@
 // fields, for benchmarks, tests and the shipped sample files.
 //
 // The model is the two example records of ASM's fallback-routing guide (a successful fallback of
-// reviews v3 to v2, and a failed one with 503 UH). The Mixed scenario varies services, subsets,
-// ids, durations, response flags, key order and typed versus untyped numbers, with 80% of the
-// records carrying no fallback, 15% a successful fallback and 5% a failed one; about 1% contain
-// JSON escapes. The Bookinfo scenario tells the guide's story for productpage's sidecar, phase by
-// phase, consistent with testdata/bookinfo (DestinationRule reviews with subsets v1..v3; sample1:
-// 100% v3 falling back to v2; sample2: 50% v3→v2, 50% v2→v1).
+// reviews v3 to v2, and a failed one with 503 UH). The Mixed scenario is a mesh of eight services
+// whose every (service, subset) cluster follows a health timeline over log time, drawn from the
+// seed: healthy most of the time, with outages of tens of seconds to minutes, some of which take
+// a subset and its fallback target down together. Each record picks its destination at random by
+// weight, and its outcome follows from the health at its start_time (R14–R17): about 80% of the
+// records carry no fallback, 15% a successful fallback and 5% a failed one (503 UH, "fallback
+// cluster is unhealthy"); records of healthy clusters carry the application's own errors and
+// flags now and then (4xx/5xx, UF, UT, URX, UC, DC), never UH, which only a down cluster without
+// fallback returns. Services, key order, typed versus untyped numbers and ids vary; about 1% of
+// the records contain JSON escapes. The Bookinfo scenario tells the guide's story for
+// productpage's sidecar, phase by phase, consistent with testdata/bookinfo (DestinationRule
+// reviews with subsets v1..v3; sample1: 100% v3 falling back to v2; sample2: 50% v3→v2, 50%
+// v2→v1).
 //
 // The same Options and n always produce the same bytes.
 package corpus
@@ -36,7 +43,8 @@ const (
 type Scenario uint8
 
 const (
-	// Mixed is a mesh of many services: 80% no fallback, 15% successful, 5% failed fallback.
+	// Mixed is a mesh of many services whose clusters have outages over time: 80% of the
+	// records without fallback, 15% with a successful and 5% with a failed fallback.
 	Mixed Scenario = iota
 	// Bookinfo is the guide's story in productpage's sidecar: see the package comment.
 	Bookinfo
@@ -49,7 +57,8 @@ type Options struct {
 	Scenario Scenario
 	// Start is the start_time of the first record; zero means 2023-05-30T07:00:00Z.
 	Start time.Time
-	// Rate is records per second of log time; zero means 200.
+	// Rate is records per second of log time; zero means 200. The Mixed health timelines are in
+	// log time and depend on Seed and Start only.
 	Rate float64
 	// EscapeRate is the share of records holding JSON escapes; negative means none, zero 1%.
 	EscapeRate float64
@@ -114,6 +123,7 @@ type gen struct {
 	line     []byte
 	proxies  []proxy
 	seedsOut [2]bool
+	health   *schedule // Mixed: every cluster's health over log time
 }
 
 // proxy is one sidecar's access-log configuration: key order and number typing.
@@ -148,6 +158,7 @@ func newGen(o Options) *gen {
 		g.proxies = []proxy{{keys: seedKeys, local: "192.168.255.46"}}
 		return g
 	}
+	g.health = newSchedule(o.Seed, o.Start)
 	for i := 0; i < 24; i++ {
 		p := proxy{keys: seedKeys, typed: i%3 == 2, local: fmt.Sprintf("192.168.%d.%d", 100+i/8, 10+i)}
 		if i%2 == 1 {
@@ -203,9 +214,9 @@ var services = []service{
 	{"ratings", "default", 9080, []string{"v1", "v2"}, map[string]string{"v2": "v1"}, []string{"/ratings/0", "/ratings/1"}, "-"},
 	{"details", "default", 9080, []string{"v1"}, nil, []string{"/details/0", "/details/1"}, "default"},
 	{"cart", "shop", 8080, []string{"stable", "canary"}, map[string]string{"canary": "stable"}, []string{"/api/v1/cart", "/api/v1/cart/items", "/api/v1/cart/checkout"}, "cart-route"},
-	{"checkout", "shop", 8080, []string{"v1", "v2"}, map[string]string{"v2": "v1"}, []string{"/api/v1/checkout", "/api/v1/checkout/confirm"}, "checkout-route.primary"},
+	{"checkout", "shop", 8080, []string{"v1", "v2"}, map[string]string{"v2": "v1", "v1": "v2"}, []string{"/api/v1/checkout", "/api/v1/checkout/confirm"}, "checkout-route.primary"},
 	{"payments", "payments", 8443, []string{"blue", "green"}, map[string]string{"green": "blue", "blue": "green"}, []string{"/v2/payments", "/v2/payments/authorize", "/v2/refunds"}, "payments"},
-	{"inventory", "shop", 9090, []string{"v1", "v2", "v3"}, map[string]string{"v3": "v2"}, []string{"/inventory/sku/12345", "/inventory/reserve"}, "-"},
+	{"inventory", "shop", 9090, []string{"v1", "v2", "v3"}, map[string]string{"v3": "v2", "v2": "v1"}, []string{"/inventory/sku/12345", "/inventory/reserve"}, "-"},
 	{"search", "catalog", 8080, []string{"zone-a", "zone-b"}, map[string]string{"zone-a": "zone-b", "zone-b": "zone-a"}, []string{"/search?q=shoes&page=2", "/search?q=red+dress"}, "search-by-zone"},
 }
 
@@ -269,32 +280,27 @@ func (g *gen) next(i, n int) []byte {
 		return g.envoyText(g.t)
 	}
 	p := &g.proxies[g.rng.IntN(len(g.proxies))]
-	s := &services[g.rng.IntN(len(services))]
-	roll := g.rng.Float64()
-	if roll >= 0.80 {
-		for s.fallback == nil {
-			s = &services[g.rng.IntN(len(services))]
-		}
-	}
+	si := g.rng.IntN(len(services))
+	s := &services[si]
 	r := g.base(s)
-	primary := s.subsets[g.rng.IntN(len(s.subsets))]
-	for roll >= 0.80 && s.fallback[primary] == "" {
-		primary = s.subsets[g.rng.IntN(len(s.subsets))]
-	}
+	primary := s.subsets[g.rng.IntN(len(s.subsets))] // the weighted pick ignores health (R12)
 	fb := s.fallback[primary]
 	switch {
-	case roll < 0.80:
+	case !g.health.down(si, primary, g.t): // R14
 		g.served(&r, s, primary)
 		g.outcome(&r)
-	case roll < 0.95:
+	case fb == "": // R14: down, nothing to fall back to
+		g.unhealthy(&r, s, primary)
+	case !g.health.down(si, fb, g.t): // R15
 		g.served(&r, s, fb)
 		r.fbPath = cluster(s, primary) + ":" + cluster(s, fb)
 		r.fbFinal = cluster(s, fb)
 		r.fbResult = "fallback successful"
 		if g.rng.IntN(20) == 0 { // the fallback target may fail on its own
 			r.code, r.flags, r.details = 503, "UF,URX", "upstream_reset_before_response_started{connection_failure}"
+			r.bytesOut, r.svcTime = 91, -1
 		}
-	default:
+	default: // R16, R17: the target's own fallback is not consulted
 		g.failed(&r, s, primary, fb)
 	}
 	return g.encode(p, &r)
@@ -347,23 +353,38 @@ func (g *gen) served(r *rec, s *service, subset string) {
 	r.bytesOut = 150 + g.rng.IntN(3000)
 }
 
-// outcome gives a record without fallback an occasional error of its own.
+// outcome gives a record of a healthy cluster, without fallback, an occasional error of its own:
+// the application's 4xx/5xx, a reset connection (UF), a timeout (UT) or exhausted retries (URX).
+// Never UH: the cluster has healthy endpoints.
 func (g *gen) outcome(r *rec) {
-	switch x := g.rng.IntN(100); {
-	case x < 2:
+	switch x := g.rng.IntN(1000); {
+	case x < 20:
 		r.code, r.flags, r.details = 404, "-", "via_upstream"
-	case x < 4:
+	case x < 35:
 		r.code, r.flags, r.details = 500, "-", "via_upstream"
-	case x < 5:
+	case x < 40:
+		r.code, r.flags, r.details = 502, "-", "via_upstream"
+	case x < 45:
+		r.code, r.flags, r.details = 503, "URX", "via_upstream"
+	case x < 55:
 		r.code, r.flags, r.details = 503, "UF,URX", "upstream_reset_before_response_started{connection_failure}"
 		r.bytesOut, r.svcTime = 91, -1
-	case x < 6:
+	case x < 58:
+		r.code, r.flags, r.details = 503, "UC", "upstream_reset_before_response_started{connection_termination}"
+		r.bytesOut, r.svcTime = 95, -1
+	case x < 68:
 		r.code, r.flags, r.details = 504, "UT", "response_timeout"
 		r.bytesOut, r.svcTime, r.duration = 24, -1, 15000
-	case x < 7:
+	case x < 78:
 		r.code, r.flags, r.details = 0, "DC", "downstream_remote_disconnect"
 		r.bytesOut, r.svcTime = 0, -1
 	}
+}
+
+func (g *gen) unhealthy(r *rec, s *service, subset string) {
+	r.code, r.flags, r.details = 503, "UH", "no_healthy_upstream"
+	r.upstream = cluster(s, subset)
+	r.bytesOut, r.duration, r.svcTime = 19, 0, -1
 }
 
 func (g *gen) failed(r *rec, s *service, primary, fb string) {
