@@ -1,16 +1,13 @@
 package e2e
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -81,29 +78,9 @@ func lookBinary(t *testing.T, names ...string) string {
 // freeAddr returns a 127.0.0.1 address with a port nothing listens on right now.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := clitest.FreeAddr()
 	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
 	return addr
-}
-
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // proc is a process the test started; it is stopped by pid at cleanup whatever happens.
@@ -111,7 +88,7 @@ type proc struct {
 	name string
 	addr string // the 127.0.0.1 address it serves HTTP on
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *clitest.Buffer
 	done chan struct{}
 	err  error // Wait's result, valid after done
 }
@@ -120,7 +97,7 @@ type proc struct {
 // and is waited for; its output is logged when the test failed.
 func startProc(t *testing.T, name, addr, bin string, args ...string) *proc {
 	t.Helper()
-	p := &proc{name: name, addr: addr, out: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{name: name, addr: addr, out: &clitest.Buffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Dir = t.TempDir()
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out

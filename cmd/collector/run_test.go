@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fallbackwatch/fallbackwatch/internal/clitest"
 	"github.com/fallbackwatch/fallbackwatch/internal/corpus"
 	"github.com/fallbackwatch/fallbackwatch/parse"
 	dto "github.com/prometheus/client_model/go"
@@ -40,34 +40,15 @@ const podLog = "productpage-v1-5f9dbcd669-x2k7p_default_istio-proxy-" +
 type collectorProc struct {
 	cmd    *exec.Cmd
 	addr   string
-	stderr *syncBuffer
+	stderr *clitest.Buffer
 	done   chan struct{}
 	code   int
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := clitest.FreeAddr()
 	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
 	return addr
 }
 
@@ -75,7 +56,7 @@ func freeAddr(t *testing.T) string {
 // killed at cleanup if the test did not stop it.
 func startRun(t *testing.T, stdin io.Reader, args ...string) *collectorProc {
 	t.Helper()
-	p := &collectorProc{addr: freeAddr(t), stderr: &syncBuffer{}, done: make(chan struct{})}
+	p := &collectorProc{addr: freeAddr(t), stderr: &clitest.Buffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(collectorBin, append([]string{"run", "--web.listen-address", p.addr}, args...)...)
 	p.cmd.Dir = repoRoot(t)
 	p.cmd.Stdin = stdin
