@@ -171,210 +171,358 @@ func skipSpace(b []byte, i int) int {
 	return i
 }
 
-// keyOrder remembers the keys of a recent record, in order, so that the next record of the same
-// shape is matched by comparing bytes instead of scanning and looking up each key.
+// keyOrder remembers the shape of a recent record so that the next record of the same shape is
+// matched by comparing words instead of scanning separators and looking up each key. For each
+// member it keeps the "gap": the bytes from the end of the previous value (or from after '{') to
+// the start of this member's value, e.g. `,"upstream_cluster":`. A gap holds only white space,
+// at most one ',', the key (validated, without escapes) and the ':', so a record that repeats it
+// byte for byte has the same structure there and the same key.
 type keyOrder struct {
-	buf   []byte    // the keys, each followed by its closing '"'
-	slots []keySlot // one per key
+	gaps  []byte    // the gaps, back to back
+	slots []keySlot // one per member
 }
 
+// keySlot describes one gap: the first gapWords words of it, zero-padded, with the masks of its
+// bytes, and where the whole gap is in keyOrder.gaps.
 type keySlot struct {
-	end int32 // of the key (after its '"') in buf
-	f   field
+	w, m   [gapWords]uint64
+	off, n int
+	f      field
 }
 
 const (
 	numOrders    = 8   // key orders remembered, for streams mixing several proxies' formats
-	maxOrderKeys = 128 // keys remembered per order
-	maxOrderKey  = 256 // longest key remembered, in bytes
+	maxOrderKeys = 128 // members remembered per order
+	maxOrderGap  = 256 // longest gap remembered, in bytes
+	gapWords     = 4   // words of a gap compared at once
+	gapBytes     = 8 * gapWords
 )
 
-// pickOrder returns the remembered order whose first key starts b[i:], else a recycled one.
+func le64(b []byte) uint64 { return binary.LittleEndian.Uint64(b) }
+
+// add appends the gap g of a member with key field f.
+func (o *keyOrder) add(g []byte, f field) {
+	s := keySlot{off: len(o.gaps), n: len(g), f: f}
+	o.gaps = append(o.gaps, g...)
+	var word, mask [gapBytes]byte
+	copy(word[:], g)
+	for k := range min(gapBytes, len(g)) {
+		mask[k] = 0xff
+	}
+	for k := range gapWords {
+		s.w[k], s.m[k] = le64(word[8*k:]), le64(mask[8*k:])
+	}
+	o.slots = append(o.slots, s)
+}
+
+// truncate forgets the members from the k-th on.
+func (o *keyOrder) truncate(k int) {
+	if k < len(o.slots) {
+		o.gaps, o.slots = o.gaps[:o.slots[k].off], o.slots[:k]
+	}
+}
+
+// matchWords reports whether the gapBytes bytes of b start with the gap of s.
+func (s *keySlot) matchWords(b []byte) bool {
+	if len(b) < gapBytes {
+		return false
+	}
+	return (le64(b[0:8])^s.w[0])&s.m[0]|(le64(b[8:16])^s.w[1])&s.m[1]|
+		(le64(b[16:24])^s.w[2])&s.m[2]|(le64(b[24:32])^s.w[3])&s.m[3] == 0
+}
+
+// match reports whether b[i:] starts with the gap of s.
+func (o *keyOrder) match(b []byte, i int, s *keySlot) bool {
+	if len(b)-i >= gapBytes {
+		bb := b[i : i+gapBytes]
+		d := (le64(bb[0:8])^s.w[0])&s.m[0] | (le64(bb[8:16])^s.w[1])&s.m[1] |
+			(le64(bb[16:24])^s.w[2])&s.m[2] | (le64(bb[24:32])^s.w[3])&s.m[3]
+		if d != 0 {
+			return false
+		}
+		if s.n <= gapBytes {
+			return true
+		}
+	}
+	return len(b)-i >= s.n && string(b[i:i+s.n]) == string(o.gaps[s.off:s.off+s.n])
+}
+
+// pickOrder returns the remembered order whose first gap starts b[i:], else a recycled one.
 func (p *Parser) pickOrder(b []byte, i int) *keyOrder {
 	for k := range p.orders {
 		o := &p.orders[k]
-		if len(o.slots) > 0 && hasAt(b, i, o.buf[:o.slots[0].end]) {
+		if len(o.slots) > 0 && o.match(b, i, &o.slots[0]) {
 			return o
 		}
 	}
 	o := &p.orders[p.victim]
 	p.victim = (p.victim + 1) % numOrders
-	o.buf, o.slots = o.buf[:0], o.slots[:0]
+	o.truncate(0)
 	return o
 }
 
-func hasAt(b []byte, i int, s []byte) bool {
-	return len(b)-i >= len(s) && string(b[i:i+len(s)]) == string(s)
+// span locates the value of a key in the line.
+type span struct {
+	start, end int32 // the value's text, b[start:end], without the quotes of a string
+	kind       valueKind
 }
+
+// valueKind says what sort of JSON value a span holds.
+type valueKind uint8
+
+const (
+	vAbsent  valueKind = iota
+	vString            // a string without escapes
+	vEscaped           // a string with escapes
+	vInt               // a JSON integer
+	vNumber            // a JSON number with a fraction or an exponent
+	vNull
+)
+
+// spans holds a span per field; spans[fNone] collects the values of unwanted keys. Its size is
+// a power of two so that indexing with f&(len-1) needs no bounds check.
+type spans [16]span
+
+// maxScanLen is the longest object scanObject handles (spans hold int32 offsets).
+const maxScanLen = 1<<31 - 1
 
 // scanObject extracts r's fields from the JSON object b (b[0] == '{', no trailing white space).
 // It reports whether any access-log key was present.
 func (p *Parser) scanObject(b []byte, r *Record) (bool, *Error) {
-	found := false
-	i := skipSpace(b, 1)
-	if i >= len(b) {
-		return false, truncated(i)
+	if len(b) > maxScanLen {
+		return false, errDecline
 	}
-	if b[i] == '}' {
-		i++
-	} else {
-		var order *keyOrder
-		if len(b) > i+1 {
-			order = p.pickOrder(b, i+1)
-		}
-		for k := 0; ; k++ {
-			if b[i] != '"' {
-				return false, invalid(b, i, "want a string key")
-			}
-			var f field
-			var end int
+	var vals spans
+	order := p.pickOrder(b, 1)
+	i := 1
+	for k := 0; ; k++ {
+		// b[i] follows '{' or the previous member's value. The common case, a member whose gap
+		// the order predicts and whose value is a string of printable ASCII, runs without calls.
+		var f field
+		s := order.slot(k)
+		if s != nil && s.n <= gapBytes && i <= len(b)-gapBytes && s.matchWords(b[i:i+gapBytes:i+gapBytes]) {
+			f, i = s.f, i+s.n
+		} else if s != nil && order.match(b, i, s) {
+			f, i = s.f, i+s.n
+		} else {
 			var err *Error
-			if order != nil && k < len(order.slots) {
-				start := int32(0)
-				if k > 0 {
-					start = order.slots[k-1].end
-				}
-				slot := order.slots[k]
-				if key := order.buf[start:slot.end]; hasAt(b, i+1, key) {
-					f, end = slot.f, i+len(key)
-					goto value
-				}
-				// A different shape from here on: forget the rest and learn this record's keys.
-				order.buf, order.slots = order.buf[:start], order.slots[:k]
-			}
-			{
-				var esc bool
-				end, esc, err = scanString(b, i+1)
-				if err != nil {
-					return false, err
-				}
-				if esc {
-					return false, errDecline
-				}
-				f = lookupField(b[i+1 : end])
-				if order != nil && k == len(order.slots) && k < maxOrderKeys && end-i <= maxOrderKey {
-					order.buf = append(order.buf, b[i+1:end+1]...)
-					order.slots = append(order.slots, keySlot{end: int32(len(order.buf)), f: f})
-				}
-			}
-		value:
-			if i = end + 1; i < len(b) && b[i] == ':' {
-				i++
-			} else {
-				i = skipSpace(b, i)
-				if i >= len(b) {
-					return false, truncated(i)
-				}
-				if b[i] != ':' {
-					return false, invalid(b, i, "want ':' after a key")
-				}
-				i++
-			}
-			i = skipSpace(b, i)
-			if i >= len(b) {
-				return false, truncated(i)
-			}
-			if f == fNone {
-				if b[i] == '"' {
-					if i, _, err = scanString(b, i+1); err == nil {
-						i++
-					}
-				} else {
-					i, err = skipValue(b, i, 1)
-				}
-			} else {
-				found = found || accessLogField[f]
-				i, err = p.scanField(b, i, f, r)
-			}
-			if err != nil {
+			var end bool
+			if f, i, end, err = p.learn(b, i, order, k); err != nil {
 				return false, err
 			}
-			i = skipSpace(b, i)
-			if i >= len(b) {
-				return false, truncated(i)
-			}
-			if b[i] == ',' {
-				i = skipSpace(b, i+1)
-				if i >= len(b) {
-					return false, truncated(i)
-				}
-				continue
-			}
-			if b[i] == '}' {
-				i++
-				if order != nil && k+1 < len(order.slots) {
-					order.buf, order.slots = order.buf[:order.slots[k].end], order.slots[:k+1]
-				}
+			if end {
 				break
 			}
-			return false, invalid(b, i, "want ',' or '}' after an object member")
 		}
+		if i >= len(b) {
+			return false, truncated(i)
+		}
+		c := b[i]
+		if c <= ' ' {
+			if i = skipSpace(b, i); i >= len(b) {
+				return false, truncated(i)
+			}
+			c = b[i]
+		}
+		if c != '"' {
+			var err *Error
+			if i, err = scanNonString(b, i, f, &vals); err != nil {
+				return false, err
+			}
+			continue
+		}
+		// A string, scanned sixteen bytes at a time up to its first special byte.
+		j := i + 1
+		for {
+			if j > len(b)-16 {
+				j = indexSpecial(b, j)
+				break
+			}
+			w := b[j : j+16 : j+16]
+			m0, m1 := specialMask(le64(w[:8])), specialMask(le64(w[8:]))
+			if m0|m1 != 0 {
+				n := bits.TrailingZeros64(m0)
+				if n == 64 {
+					n += bits.TrailingZeros64(m1)
+				}
+				j += n >> 3
+				break
+			}
+			j += 16
+		}
+		kind := vString
+		if j >= len(b) || b[j] != '"' {
+			esc, err := false, (*Error)(nil)
+			if j, esc, err = scanStringSlow(b, j); err != nil {
+				return false, err
+			}
+			if esc {
+				kind = vEscaped
+			}
+		}
+		vals[f&field(len(vals)-1)] = span{start: int32(i + 1), end: int32(j), kind: kind}
+		i = j + 1
 	}
 	if i != len(b) {
 		return false, &Error{Reason: RejectInvalidJSON, Offset: i, Msg: "data after the object at " + quoteAt(b, i)}
 	}
-	return found, nil
+	found := vals[fUpstreamCluster].kind|vals[fResponseCode].kind|vals[fFallbackResult].kind|
+		vals[fRouteName].kind|vals[fStartTime].kind != vAbsent
+	return found, p.fill(b, &vals, r)
 }
 
-// scanField reads the value of a wanted key at b[i] into r and returns the index after it.
-func (p *Parser) scanField(b []byte, i int, f field, r *Record) (int, *Error) {
-	switch c := b[i]; {
-	case c == '"':
-		end, esc, err := scanString(b, i+1)
-		if err != nil {
-			return 0, err
-		}
-		v := b[i+1 : end : end]
-		if esc {
-			v = p.unescape(v)
-		}
-		missing := len(v) == 0 || (len(v) == 1 && v[0] == '-')
-		if f >= fResponseCode {
-			n, ok := parseInt(v)
-			if !missing && !ok {
-				return 0, errDecline // wrong type, unless a later duplicate key wins
-			}
-			r.setInt(f, n, missing)
-		} else if missing {
-			*r.stringField(f) = nil
-		} else {
-			*r.stringField(f) = v
-		}
-		return end + 1, nil
-	case c == '-' || (c >= '0' && c <= '9'):
-		end, isInt, err := scanNumber(b, i)
-		if err != nil {
-			return 0, err
-		}
-		v := b[i:end:end]
-		if f >= fResponseCode {
-			n, ok := parseInt(v)
-			if !isInt || !ok {
-				return 0, errDecline
-			}
-			r.setInt(f, n, false)
-		} else {
-			*r.stringField(f) = v
-		}
-		return end, nil
-	case c == 'n':
-		end, err := scanLiteral(b, i, "null")
-		if err != nil {
-			return 0, err
-		}
-		if f >= fResponseCode {
-			r.setInt(f, 0, true)
-		} else {
-			*r.stringField(f) = nil
-		}
-		return end, nil
+// slot returns the k-th slot, nil when the order ends before it.
+func (o *keyOrder) slot(k int) *keySlot {
+	if k < len(o.slots) {
+		return &o.slots[k]
 	}
-	// true, false, an object or an array: the wrong type. Validate first so that invalid JSON
-	// is reported as such, then let the general decoder decide (a later duplicate may win).
-	if _, err := skipValue(b, i, 1); err != nil {
+	return nil
+}
+
+// learn reads the separator and key of member k at b[i] when the order did not predict them,
+// records them in the order and returns the key's field and the index of its value; end says the
+// object ended instead.
+func (p *Parser) learn(b []byte, i int, order *keyOrder, k int) (field, int, bool, *Error) {
+	// A different shape from here on: forget the rest and learn this record's gaps.
+	order.truncate(k)
+	gap := i
+	if i = skipSpace(b, i); i >= len(b) {
+		return 0, 0, false, truncated(i)
+	}
+	if b[i] == '}' {
+		return 0, i + 1, true, nil
+	}
+	if k > 0 {
+		if b[i] != ',' {
+			return 0, 0, false, invalid(b, i, "want ',' or '}' after an object member")
+		}
+		if i = skipSpace(b, i+1); i >= len(b) {
+			return 0, 0, false, truncated(i)
+		}
+	}
+	if b[i] != '"' {
+		return 0, 0, false, invalid(b, i, "want a string key")
+	}
+	end, esc, err := scanString(b, i+1)
+	if err != nil {
+		return 0, 0, false, err
+	}
+	if esc {
+		return 0, 0, false, errDecline
+	}
+	f := lookupField(b[i+1 : end])
+	if i = skipSpace(b, end+1); i >= len(b) {
+		return 0, 0, false, truncated(i)
+	}
+	if b[i] != ':' {
+		return 0, 0, false, invalid(b, i, "want ':' after a key")
+	}
+	if i = skipSpace(b, i+1); i >= len(b) {
+		return 0, 0, false, truncated(i)
+	}
+	if k == len(order.slots) && k < maxOrderKeys && i-gap <= maxOrderGap {
+		order.add(b[gap:i], f)
+	}
+	return f, i, false, nil
+}
+
+// scanNonString validates the value at b[i], not a string, records it in vals if f is wanted and
+// returns the index after it.
+func scanNonString(b []byte, i int, f field, vals *spans) (int, *Error) {
+	var kind valueKind
+	var end int
+	var err *Error
+	switch c := b[i]; {
+	case c == '-' || (c >= '0' && c <= '9'):
+		var isInt bool
+		end, isInt, err = scanNumber(b, i)
+		kind = vNumber
+		if isInt {
+			kind = vInt
+		}
+	case c == 'n':
+		end, err = scanLiteral(b, i, "null")
+		kind = vNull
+	default:
+		if end, err = skipValue(b, i, 1); err == nil && f != fNone {
+			// true, false, an object or an array: the wrong type. Let the general decoder
+			// decide (a later duplicate may win).
+			return 0, errDecline
+		}
+	}
+	if err != nil {
 		return 0, err
 	}
-	return 0, errDecline
+	vals[f&field(len(vals)-1)] = span{start: int32(i), end: int32(end), kind: kind}
+	return end, nil
+}
+
+// fill stores the values vals locates in b into r. It declines a numeric field whose last value
+// is not an integer.
+func (p *Parser) fill(b []byte, vals *spans, r *Record) *Error {
+	r.FallbackPath = p.text(b, vals[fFallbackPath])
+	r.FallbackFinalCluster = p.text(b, vals[fFallbackFinal])
+	r.FallbackResult = p.text(b, vals[fFallbackResult])
+	r.UpstreamCluster = p.text(b, vals[fUpstreamCluster])
+	r.ResponseFlags = p.text(b, vals[fResponseFlags])
+	r.RouteName = p.text(b, vals[fRouteName])
+	r.Authority = p.text(b, vals[fAuthority])
+	r.Method = p.text(b, vals[fMethod])
+	r.Path = p.text(b, vals[fPath])
+	r.StartTime = p.text(b, vals[fStartTime])
+	r.UpstreamHost = p.text(b, vals[fUpstreamHost])
+	r.RequestID = p.text(b, vals[fRequestID])
+	code, ok1 := p.integer(b, vals[fResponseCode])
+	dur, ok2 := p.integer(b, vals[fDuration])
+	if !ok1 || !ok2 {
+		return errDecline // wrong type, unless an earlier duplicate key was right
+	}
+	r.setInt(fResponseCode, code, code == missingInt)
+	r.setInt(fDuration, dur, dur == missingInt)
+	return nil
+}
+
+// text returns the value of a string field: nil when missing ("-", "", null or absent), the
+// text of a number as it is. (Other types were declined while scanning.)
+func (p *Parser) text(b []byte, s span) []byte {
+	var v []byte
+	switch s.kind {
+	case vString:
+		v = b[s.start:s.end:s.end]
+	case vEscaped:
+		v = p.unescape(b[s.start:s.end])
+	case vInt, vNumber:
+		return b[s.start:s.end:s.end]
+	default:
+		return nil
+	}
+	if len(v) == 0 || (len(v) == 1 && v[0] == '-') {
+		return nil
+	}
+	return v
+}
+
+// missingInt is what integer returns for a missing value.
+const missingInt = -1 << 63
+
+// integer returns the value of a numeric field, a JSON integer or a string holding one, or
+// missingInt when missing ("-", "", null or absent). ok is false for the wrong type.
+func (p *Parser) integer(b []byte, s span) (int64, bool) {
+	var v []byte
+	switch s.kind {
+	case vString, vInt:
+		v = b[s.start:s.end]
+	case vEscaped:
+		v = p.unescape(b[s.start:s.end])
+	case vNumber:
+		return 0, false
+	default:
+		return missingInt, true
+	}
+	if s.kind != vInt && (len(v) == 0 || (len(v) == 1 && v[0] == '-')) {
+		return missingInt, true
+	}
+	return parseInt(v)
 }
 
 // parseInt decodes an optional '-' and 1 to 18 decimal digits.
@@ -598,9 +746,10 @@ func scanString(b []byte, i int) (int, bool, *Error) {
 // specialMask flags (in the top bit of each byte) the bytes of x that are '"', '\\', below 0x20
 // or above 0x7f. False positives can only follow a true one, so the lowest flag is exact.
 func specialMask(x uint64) uint64 {
-	q := x ^ (lsb * '"')
-	s := x ^ (lsb * '\\')
-	return (((q - lsb) &^ q) | ((s - lsb) &^ s) | (x - lsb*0x20) | x) & msb
+	// A byte below 0x80 is flagged exactly when it is '"' or '\\' (x^c is then 0 and 0-1
+	// borrows into the top bit) or below 0x20 (x-0x20 borrows); any byte from 0x80 up is
+	// flagged by its own top bit. Borrows run upwards from a flagged byte only.
+	return (((x ^ (lsb * '"')) - lsb) | ((x ^ (lsb * '\\')) - lsb) | (x - lsb*0x20) | x) & msb
 }
 
 // indexSpecial returns the index of the first byte at or after i that is '"', '\\', a control
