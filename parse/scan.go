@@ -222,15 +222,6 @@ func (o *keyOrder) truncate(k int) {
 	}
 }
 
-// matchWords reports whether the gapBytes bytes of b start with the gap of s.
-func (s *keySlot) matchWords(b []byte) bool {
-	if len(b) < gapBytes {
-		return false
-	}
-	return (le64(b[0:8])^s.w[0])&s.m[0]|(le64(b[8:16])^s.w[1])&s.m[1]|
-		(le64(b[16:24])^s.w[2])&s.m[2]|(le64(b[24:32])^s.w[3])&s.m[3] == 0
-}
-
 // match reports whether b[i:] starts with the gap of s.
 func (o *keyOrder) match(b []byte, i int, s *keySlot) bool {
 	if len(b)-i >= gapBytes {
@@ -300,7 +291,13 @@ func (p *Parser) scanObject(b []byte, r *Record) (bool, *Error) {
 		// the order predicts and whose value is a string of printable ASCII, runs without calls.
 		var f field
 		s := order.slot(k)
-		if s != nil && s.n <= gapBytes && i <= len(b)-gapBytes && s.matchWords(b[i:i+gapBytes:i+gapBytes]) {
+		hit := false
+		if s != nil && s.n <= gapBytes && i <= len(b)-gapBytes {
+			g := (*[gapBytes]byte)(b[i : i+gapBytes])
+			hit = (le64(g[0:8])^s.w[0])&s.m[0]|(le64(g[8:16])^s.w[1])&s.m[1]|
+				(le64(g[16:24])^s.w[2])&s.m[2]|(le64(g[24:32])^s.w[3])&s.m[3] == 0
+		}
+		if hit {
 			f, i = s.f, i+s.n
 		} else if s != nil && order.match(b, i, s) {
 			f, i = s.f, i+s.n
@@ -338,7 +335,7 @@ func (p *Parser) scanObject(b []byte, r *Record) (bool, *Error) {
 				j = indexSpecial(b, j)
 				break
 			}
-			w := b[j : j+16 : j+16]
+			w := (*[16]byte)(b[j : j+16])
 			m0, m1 := specialMask(le64(w[:8])), specialMask(le64(w[8:]))
 			if m0|m1 != 0 {
 				n := bits.TrailingZeros64(m0)
