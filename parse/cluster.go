@@ -105,13 +105,14 @@ func SplitCluster(name []byte) (ClusterRef, error) {
 	default:
 		return r, fmt.Errorf("cluster name %q: want outbound|port|subset|host, inbound|port|subset|host or a well-known cluster", truncate(name))
 	}
-	i := bytes.IndexByte(rest, '|')
+	// The port and the subset are short: find their ends byte by byte.
+	i := indexPipe(rest)
 	if i < 0 {
 		return r, fmt.Errorf("cluster name %q: want 4 fields separated by '|'", truncate(name))
 	}
 	port := rest[:i]
 	rest = rest[i+1:]
-	j := bytes.IndexByte(rest, '|')
+	j := indexPipe(rest)
 	if j < 0 {
 		return r, fmt.Errorf("cluster name %q: want 4 fields separated by '|'", truncate(name))
 	}
@@ -133,6 +134,16 @@ func SplitCluster(name []byte) (ClusterRef, error) {
 		return r, fmt.Errorf("cluster name %q: an inbound cluster needs a port", truncate(name))
 	}
 	return r, nil
+}
+
+// indexPipe returns the index of the first '|' in b, or -1.
+func indexPipe(b []byte) int {
+	for i, c := range b {
+		if c == '|' {
+			return i
+		}
+	}
+	return -1
 }
 
 func atoiPort(b []byte) (int, bool) {

@@ -147,22 +147,33 @@ func finish(r *Record) error {
 	r.Result = ParseResult(r.FallbackResult)
 	// An unknown flag code does not cost the record: the set keeps the known ones.
 	r.Flags, _ = ParseFlags(r.ResponseFlags)
-	var err error
-	if r.UpstreamCluster != nil {
+	// SplitPath validates the elements it returns; upstream_cluster and
+	// fallback_final_cluster_name usually repeat one of them and then need no second look.
+	var pathErr error
+	r.Clusters, pathErr = SplitPath(r.FallbackPath, r.Clusters)
+	if r.UpstreamCluster != nil && !isOneOf(r.UpstreamCluster, r.Clusters) {
 		if _, err := SplitCluster(r.UpstreamCluster); err != nil {
 			return &Error{Reason: RejectBadCluster, Offset: -1, Field: "upstream_cluster", Msg: err.Error()}
 		}
 	}
-	if r.FallbackFinalCluster != nil {
+	if r.FallbackFinalCluster != nil && !isOneOf(r.FallbackFinalCluster, r.Clusters) {
 		if _, err := SplitCluster(r.FallbackFinalCluster); err != nil {
 			return &Error{Reason: RejectBadCluster, Offset: -1, Field: "fallback_final_cluster_name", Msg: err.Error()}
 		}
 	}
-	r.Clusters, err = SplitPath(r.FallbackPath, r.Clusters)
-	if err != nil {
-		return &Error{Reason: RejectBadFallbackPath, Offset: -1, Field: "fallback_path", Msg: err.Error()}
+	if pathErr != nil {
+		return &Error{Reason: RejectBadFallbackPath, Offset: -1, Field: "fallback_path", Msg: pathErr.Error()}
 	}
 	return nil
+}
+
+func isOneOf(b []byte, set [][]byte) bool {
+	for _, s := range set {
+		if string(b) == string(s) {
+			return true
+		}
+	}
+	return false
 }
 
 func trimSpace(b []byte) []byte {
