@@ -123,7 +123,7 @@ func TestBookinfoReplayIsConsistent(t *testing.T) {
 		Options{Config: bookinfoConfig(t), BlockBytes: 64 << 10, MaxLineBytes: 16 << 10})
 	require.NoError(t, err)
 	require.Equal(t, int64(4000), rep.Lines.Total)
-	require.Equal(t, rep.Lines.Total, rep.Lines.Records+rep.Lines.Rejected+rep.Lines.Skipped)
+	require.Equal(t, rep.Lines.Total, rep.Lines.Records+rep.Lines.Rejected+rep.Lines.Skipped+rep.Lines.Fragments)
 	require.Zero(t, rep.Lines.Rejected, "%v", rep.Rejects)
 	require.Zero(t, rep.ViolationsTotal, "%v", rep.Violations)
 	var requests, failed int64
@@ -155,6 +155,8 @@ func TestWorkersAgree(t *testing.T) {
 		rep, err := Run(context.Background(), []Input{{Name: "x", R: bytes.NewReader(log)}},
 			Options{Config: bookinfoConfig(t), Workers: w, BlockBytes: 32 << 10, MaxLineBytes: 8 << 10})
 		require.NoError(t, err)
+		require.Equal(t, rep.Lines.Total, rep.Lines.Records+rep.Lines.Rejected+rep.Lines.Skipped+rep.Lines.Fragments)
+		require.Positive(t, rep.Lines.Fragments, "the CRI corpus splits long records")
 		// Warnings depend on the health each worker saw; everything else must not.
 		rep.Warnings, rep.Verdicts = nil, nil
 		reports = append(reports, rep)

@@ -38,7 +38,10 @@ type LineCounts struct {
 	Records  int64 `json:"records"`
 	Rejected int64 `json:"rejected"`
 	Skipped  int64 `json:"skipped"`
-	Bytes    int64 `json:"bytes"`
+	// Fragments are lines that carried part of a longer record (CRI "P" lines): the record is
+	// counted on the line where it ends.
+	Fragments int64 `json:"fragments"`
+	Bytes     int64 `json:"bytes"`
 }
 
 // FileCounts is LineCounts for one input.

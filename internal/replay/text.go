@@ -25,8 +25,12 @@ const maxListed = 20
 // the violations and the rejected lines.
 func (r *Report) WriteText(w io.Writer) error {
 	p := &printer{w: w}
-	p.f("fallbackwatch replay: %d lines in %d file(s): %d records, %d rejected, %d skipped (not access-log records)\n",
+	p.f("fallbackwatch replay: %d lines in %d file(s): %d records, %d rejected, %d skipped (not access-log records)",
 		r.Lines.Total, len(r.Files), r.Lines.Records, r.Lines.Rejected, r.Lines.Skipped)
+	if r.Lines.Fragments > 0 {
+		p.f(", %d fragments of split records", r.Lines.Fragments)
+	}
+	p.f("\n")
 	if r.First != nil {
 		p.f("log time %s to %s (%s)\n", r.First.Format(time.RFC3339), r.Last.Format(time.RFC3339), r.Last.Sub(*r.First).Round(time.Second))
 	}

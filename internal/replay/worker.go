@@ -107,7 +107,8 @@ func (w *worker) line(line []byte, lineNo int64, health *routing.Timeline) {
 	}
 	payload, ok, err := w.framer.Frame(line)
 	if err == nil && !ok {
-		return // a fragment of a record that continues on a later line
+		acc.lines.Fragments++ // part of a record that continues on a later line
+		return
 	}
 	if err == nil {
 		err = w.parser.Parse(payload, &w.rec)
@@ -321,6 +322,7 @@ func (a *accumulator) merge(o *accumulator) {
 	a.lines.Records += o.lines.Records
 	a.lines.Rejected += o.lines.Rejected
 	a.lines.Skipped += o.lines.Skipped
+	a.lines.Fragments += o.lines.Fragments
 	a.lines.Bytes += o.lines.Bytes
 	for k, v := range o.rejected {
 		a.rejected[k] += v
