@@ -46,7 +46,7 @@ type accumulator struct {
 // with more than maxBuckets entries doubles its bucket width.
 const (
 	maxGroups  = 20000
-	maxBuckets = 20000
+	maxBuckets = 2048
 	overflow   = "__overflow__"
 )
 
