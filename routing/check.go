@@ -82,6 +82,26 @@ type Checker struct {
 	lastAuth []byte
 	lastVS   *VirtualService
 	hasLast  bool
+	// unknown caches the message of "no VirtualService" verdicts by authority and cluster:
+	// hosts without a VirtualService are common, and their records should cost no allocation.
+	unknown map[string]string
+}
+
+// noVirtualService explains an Unknown verdict for a record whose host has no VirtualService.
+func (ch *Checker) noVirtualService(rec *parse.Record) string {
+	k := append(append(append(ch.scratch[:0], rec.Authority...), 0), rec.PrimaryCluster()...)
+	ch.scratch = k
+	if msg, ok := ch.unknown[string(k)]; ok {
+		return msg
+	}
+	msg := fmt.Sprintf("no VirtualService for authority %q or cluster %q", rec.Authority, rec.PrimaryCluster())
+	if ch.unknown == nil {
+		ch.unknown = map[string]string{}
+	}
+	if len(ch.unknown) < maxClusters {
+		ch.unknown[string(k)] = msg
+	}
+	return msg
 }
 
 // clusterInfo is what a Checker remembers about one cluster name.
@@ -253,7 +273,7 @@ func (ch *Checker) check(rec *parse.Record, at time.Time) Verdict {
 		}
 	}
 	if vs == nil {
-		return Verdict{Kind: Unknown, Message: fmt.Sprintf("no VirtualService for authority %q or cluster %q", rec.Authority, rec.PrimaryCluster())}
+		return Verdict{Kind: Unknown, Message: ch.noVirtualService(rec)}
 	}
 	hasMeta := rec.Result != parse.ResultNone || len(rec.Clusters) > 0 || len(rec.FallbackFinalCluster) > 0
 	if rec.Flags.Has(parse.FlagNR) || rec.Flags.Has(parse.FlagNC) {
