@@ -127,6 +127,7 @@ type Stream struct {
 	framer   *parse.Framer
 	parser   parse.Parser
 	rec      parse.Record
+	times    parse.TimeDecoder
 	gen      *routingGen
 	checker  *routing.Checker
 	route    *routing.Route // the last route seen, and its label as bytes
@@ -176,7 +177,7 @@ func (s *Stream) Line(line []byte) (safe bool) {
 		if s.gen != g {
 			s.gen, s.checker = g, routing.NewChecker(g.cfg, s.p.cfg.Check)
 		}
-		at, terr := parse.ParseStartTime(s.rec.StartTime)
+		at, terr := s.times.Decode(s.rec.StartTime)
 		if terr != nil {
 			at = time.Time{}
 		}

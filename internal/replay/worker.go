@@ -18,6 +18,7 @@ type worker struct {
 	framer  *parse.Framer
 	parser  parse.Parser
 	rec     parse.Record
+	times   parse.TimeDecoder
 	checker *routing.Checker
 
 	acc accumulator
@@ -129,7 +130,7 @@ func (w *worker) line(line []byte, lineNo int64, health *routing.Timeline) {
 	}
 	rec := &w.rec
 	acc.lines.Records++
-	at, terr := parse.ParseStartTime(rec.StartTime)
+	at, terr := w.times.Decode(rec.StartTime)
 	if terr != nil {
 		at = time.Time{}
 	}
