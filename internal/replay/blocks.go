@@ -5,13 +5,13 @@ import (
 	"io"
 )
 
-// block is a run of whole lines of one input, handed to one worker.
+// block is a run of whole lines of one input, handed to one worker. Workers number lines within
+// their block; the numbers become absolute once every earlier block's line count is known, so the
+// reader never has to count lines.
 type block struct {
-	seq       int    // position in the input, from 0
-	firstLine int64  // 1-based number of the block's first line
-	data      []byte // whole lines; the last one may lack its newline only at end of input
-	tooLong   []int64
-	// tooLong lists lines that were over the cap and left out of data, by line number.
+	seq     int    // position in the input, from 0
+	skipped int    // lines over the cap, left out, that come just before data
+	data    []byte // whole lines; the last one may lack its newline only at end of input
 }
 
 // blockReader cuts an input into blocks of whole lines of at most size bytes, reading straight
@@ -25,8 +25,7 @@ type blockReader struct {
 	carry   []byte // bytes read past the last block's cut
 	eof     bool
 	seq     int
-	line    int64 // number of the next line
-	skipped []int64
+	skipped int
 	read    int64
 }
 
@@ -34,7 +33,7 @@ func newBlockReader(r io.Reader, size, maxLine int) *blockReader {
 	if size < 2*maxLine {
 		size = 2 * maxLine
 	}
-	return &blockReader{r: r, size: size, line: 1}
+	return &blockReader{r: r, size: size}
 }
 
 // fill reads into buf[len(buf):cap(buf)] until it is full or the input ends.
@@ -65,7 +64,7 @@ func (br *blockReader) next(dst []byte) (block, error) {
 			return block{}, err
 		}
 		if len(buf) == 0 {
-			if len(br.skipped) > 0 {
+			if br.skipped > 0 {
 				return br.finish(buf, 0), nil
 			}
 			return block{}, io.EOF
@@ -74,8 +73,7 @@ func (br *blockReader) next(dst []byte) (block, error) {
 			return br.finish(buf, cut), nil
 		}
 		// A full buffer without a newline: the line is over the cap. Drop it up to its newline.
-		br.skipped = append(br.skipped, br.line)
-		br.line++
+		br.skipped++
 		for {
 			buf = buf[:0]
 			if buf, err = br.fill(buf); err != nil {
@@ -119,13 +117,9 @@ func (br *blockReader) cutPoint(buf []byte) int {
 func (br *blockReader) finish(buf []byte, cut int) block {
 	br.carry = append(br.carry, buf[cut:]...)
 	data := buf[:cut]
-	b := block{seq: br.seq, firstLine: br.line, data: data, tooLong: br.skipped}
-	br.skipped = nil
+	b := block{seq: br.seq, skipped: br.skipped, data: data}
+	br.skipped = 0
 	br.seq++
-	br.line += int64(bytes.Count(data, []byte{'\n'}))
-	if len(data) > 0 && data[len(data)-1] != '\n' {
-		br.line++
-	}
 	return b
 }
 

@@ -97,12 +97,15 @@ func runInput(ctx context.Context, in Input, opts *Options, health *healthLog) (
 			}
 		}(workers[i], queues[i])
 	}
-	// The merger applies each block's health evidence in input order.
+	// The merger applies each block's health evidence in input order and learns where each block
+	// starts.
+	var firstLines []int64 // by block: the number of lines before it
 	mergeDone := make(chan struct{})
 	go func() {
 		defer close(mergeDone)
 		pending := map[int]blockResult{}
 		next := 0
+		var line int64
 		for r := range results {
 			pending[r.seq] = r
 			for {
@@ -112,6 +115,8 @@ func runInput(ctx context.Context, in Input, opts *Options, health *healthLog) (
 				}
 				delete(pending, next)
 				health.merge(p.health)
+				firstLines = append(firstLines, line)
+				line += p.lines
 				next++
 			}
 		}
@@ -156,9 +161,21 @@ func runInput(ctx context.Context, in Input, opts *Options, health *healthLog) (
 	acc := newAccumulator()
 	for _, w := range workers {
 		w.flush()
+		for _, l := range [][]Located{w.acc.rejects, w.acc.violations, w.acc.warnings} {
+			fixLines(l, firstLines)
+		}
 		acc.merge(&w.acc)
 	}
 	return &acc, readErr
+}
+
+// fixLines turns block-relative line numbers (from 0) into 1-based line numbers of the input.
+func fixLines(l []Located, firstLines []int64) {
+	for i := range l {
+		if l[i].seq < len(firstLines) {
+			l[i].Line += firstLines[l[i].seq] + 1
+		}
+	}
 }
 
 // flush counts a record left unfinished at the end of the input (a CRI partial without its final

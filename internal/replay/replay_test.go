@@ -34,21 +34,25 @@ func bookinfoLog(t testing.TB, n int, format corpus.Format) []byte {
 	return buf.Bytes()
 }
 
-// collect reads every block and returns the lines they hold, keyed by line number.
+// collect reads every block and returns the lines they hold, keyed by 1-based line number, and
+// the numbers of the lines left out for being too long.
 func collect(t *testing.T, r io.Reader, size, maxLine int) (map[int64]string, []int64) {
 	t.Helper()
 	br := newBlockReader(r, size, maxLine)
 	lines := map[int64]string{}
 	var tooLong []int64
+	n := int64(1)
 	for {
 		b, err := br.next(nil)
 		if err == io.EOF {
 			return lines, tooLong
 		}
 		require.NoError(t, err)
-		tooLong = append(tooLong, b.tooLong...)
+		for i := 0; i < b.skipped; i++ {
+			tooLong = append(tooLong, n)
+			n++
+		}
 		data := b.data
-		n := b.firstLine
 		if len(data) > 0 {
 			require.True(t, data[len(data)-1] == '\n' || br.eof, "block %d ends inside a line", b.seq)
 			require.False(t, isCRIPartial(lastLine(data)), "block %d ends with a CRI partial line", b.seq)
@@ -56,8 +60,8 @@ func collect(t *testing.T, r io.Reader, size, maxLine int) (map[int64]string, []
 		for len(data) > 0 {
 			i := bytes.IndexByte(data, '\n')
 			if i < 0 {
-				i = len(data) - 1
 				lines[n] = string(data)
+				n++
 				break
 			}
 			lines[n] = string(data[:i])
@@ -288,4 +292,23 @@ func TestTimelineBucketsWiden(t *testing.T) {
 		require.Zero(t, m.Minute.Unix()%w.acc.bucket)
 	}
 	require.Equal(t, int64(n), total)
+}
+
+// A line longer than a whole block is dropped by the reader; it is still located exactly, and so
+// is every line after it.
+func TestHugeLineIsLocated(t *testing.T) {
+	good := string(bookinfoLog(t, 40, corpus.Raw))
+	lines := strings.Split(strings.TrimSuffix(good, "\n"), "\n")
+	huge := `{"response_code":"200","path":"/` + strings.Repeat("a", 20000) + `"}`
+	in := strings.Join(lines[:10], "\n") + "\n" + huge + "\n" + huge + "\n" + strings.Join(lines[10:], "\n") + "\n" +
+		`{"response_code":"200","upstream_cluster":"nonsense"}` + "\n"
+	rep, err := Run(context.Background(), []Input{{Name: "huge.log", R: strings.NewReader(in)}},
+		Options{MaxLineBytes: 2048, BlockBytes: 4096, Workers: 2})
+	require.NoError(t, err)
+	require.Equal(t, int64(43), rep.Lines.Total)
+	var got []string
+	for _, r := range rep.Rejects {
+		got = append(got, fmt.Sprintf("%d:%s", r.Line, r.Reason))
+	}
+	require.Equal(t, []string{"11:too_long", "12:too_long", "43:bad_cluster"}, got)
 }

@@ -52,6 +52,7 @@ type FileCounts struct {
 
 // Located is one line worth showing: where it is and what is wrong with it.
 type Located struct {
+	seq     int    // the block it was found in, while Line counts within the block
 	File    string `json:"file"`
 	Line    int64  `json:"line"` // 1-based line on which the record ends
 	Rule    string `json:"rule,omitempty"`

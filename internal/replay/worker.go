@@ -15,6 +15,7 @@ import (
 type worker struct {
 	opts    *Options
 	file    string
+	seq     int // the block being processed
 	framer  *parse.Framer
 	parser  parse.Parser
 	rec     parse.Record
@@ -58,10 +59,12 @@ func newAccumulator() accumulator {
 	}
 }
 
-// blockResult carries what must be merged in input order: the health seen in one block.
+// blockResult carries what must be merged in input order: the health seen in one block, and
+// how many lines it held.
 type blockResult struct {
 	seq    int
 	health map[string][]routing.Interval
+	lines  int64
 }
 
 func newWorker(opts *Options) *worker {
@@ -73,15 +76,17 @@ func newWorker(opts *Options) *worker {
 	return w
 }
 
-// process counts the lines of b and returns the health evidence it held.
+// process counts the lines of b and returns the health evidence it held and its line count.
+// Lines are numbered within the block (from 0) until fixLines makes them absolute.
 func (w *worker) process(b *block) blockResult {
+	w.seq = b.seq
 	health := routing.NewTimeline()
-	for _, n := range b.tooLong {
+	for n := 0; n < b.skipped; n++ {
 		w.acc.lines.Total++
-		w.reject(n, parse.RejectTooLong, "line longer than the limit was skipped")
+		w.reject(int64(n), parse.RejectTooLong, "line longer than the limit was skipped")
 	}
 	data := b.data
-	lineNo := b.firstLine
+	lineNo := int64(b.skipped)
 	for len(data) > 0 {
 		var line []byte
 		if i := bytes.IndexByte(data, '\n'); i >= 0 {
@@ -95,7 +100,7 @@ func (w *worker) process(b *block) blockResult {
 		w.line(line, lineNo, health)
 		lineNo++
 	}
-	return blockResult{seq: b.seq, health: health.Intervals()}
+	return blockResult{seq: b.seq, health: health.Intervals(), lines: lineNo}
 }
 
 func (w *worker) line(line []byte, lineNo int64, health *routing.Timeline) {
@@ -154,11 +159,11 @@ func (w *worker) line(line []byte, lineNo int64, health *routing.Timeline) {
 		case routing.Inconsistent:
 			acc.byRule[v.Rule]++
 			if len(acc.violations) < w.opts.MaxLocated {
-				acc.violations = append(acc.violations, Located{File: w.file, Line: lineNo, Rule: v.Rule, Route: routeLabel(v.Route), Message: v.Message})
+				acc.violations = append(acc.violations, Located{seq: w.seq, File: w.file, Line: lineNo, Rule: v.Rule, Route: routeLabel(v.Route), Message: v.Message})
 			}
 		case routing.Warning:
 			if len(acc.warnings) < w.opts.MaxLocated {
-				acc.warnings = append(acc.warnings, Located{File: w.file, Line: lineNo, Rule: v.Rule, Route: routeLabel(v.Route), Message: v.Message})
+				acc.warnings = append(acc.warnings, Located{seq: w.seq, File: w.file, Line: lineNo, Rule: v.Rule, Route: routeLabel(v.Route), Message: v.Message})
 			}
 		}
 	}
@@ -183,7 +188,7 @@ func (w *worker) reject(lineNo int64, reason parse.Reason, msg string) {
 	w.acc.lines.Rejected++
 	w.acc.rejected[string(reason)]++
 	if len(w.acc.rejects) < w.opts.MaxLocated {
-		w.acc.rejects = append(w.acc.rejects, Located{File: w.file, Line: lineNo, Reason: string(reason), Message: msg})
+		w.acc.rejects = append(w.acc.rejects, Located{seq: w.seq, File: w.file, Line: lineNo, Reason: string(reason), Message: msg})
 	}
 }
 
