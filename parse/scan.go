@@ -328,25 +328,8 @@ func (p *Parser) scanObject(b []byte, r *Record) (bool, *Error) {
 			}
 			continue
 		}
-		// A string, scanned sixteen bytes at a time up to its first special byte.
-		j := i + 1
-		for {
-			if j > len(b)-16 {
-				j = indexSpecial(b, j)
-				break
-			}
-			w := (*[16]byte)(b[j : j+16])
-			m0, m1 := specialMask(le64(w[:8])), specialMask(le64(w[8:]))
-			if m0|m1 != 0 {
-				n := bits.TrailingZeros64(m0)
-				if n == 64 {
-					n += bits.TrailingZeros64(m1)
-				}
-				j += n >> 3
-				break
-			}
-			j += 16
-		}
+		// A string: its first special byte, usually the closing quote.
+		j := stringEnd(b, i+1)
 		kind := vString
 		if j >= len(b) || b[j] != '"' {
 			esc, err := false, (*Error)(nil)
@@ -743,10 +726,36 @@ func scanString(b []byte, i int) (int, bool, *Error) {
 // specialMask flags (in the top bit of each byte) the bytes of x that are '"', '\\', below 0x20
 // or above 0x7f. False positives can only follow a true one, so the lowest flag is exact.
 func specialMask(x uint64) uint64 {
-	// A byte below 0x80 is flagged exactly when it is '"' or '\\' (x^c is then 0 and 0-1
-	// borrows into the top bit) or below 0x20 (x-0x20 borrows); any byte from 0x80 up is
-	// flagged by its own top bit. Borrows run upwards from a flagged byte only.
-	return (((x ^ (lsb * '"')) - lsb) | ((x ^ (lsb * '\\')) - lsb) | (x - lsb*0x20) | x) & msb
+	// A byte below 0x80 is flagged exactly when it is below 0x20 or '"' (x^0x02 is then below
+	// 0x21 and the subtraction borrows into the top bit) or '\\' (x^'\\' is 0 and 0-1 borrows);
+	// any byte from 0x80 up is flagged by its own top bit. Borrows run upwards from a flagged
+	// byte only.
+	return (((x ^ (lsb * 0x02)) - lsb*0x21) | ((x ^ (lsb * '\\')) - lsb) | x) & msb
+}
+
+// specialConst holds the constants of specialMask in a variable, so that stringEnd keeps them in
+// registers instead of rematerialising each one for every word.
+var specialConst = [5]uint64{lsb * 0x02, lsb * 0x21, lsb * '\\', lsb, msb}
+
+// stringEnd returns the index of the first byte at or after i that is '"', '\\', a control
+// character or non-ASCII, or len(b): specialMask sixteen bytes at a time.
+//
+//go:noinline
+func stringEnd(b []byte, i int) int {
+	t, c, q, l, h := specialConst[0], specialConst[1], specialConst[2], specialConst[3], specialConst[4]
+	for ; len(b)-i >= 16; i += 16 {
+		w := (*[16]byte)(b[i:])
+		x0, x1 := binary.LittleEndian.Uint64(w[0:8]), binary.LittleEndian.Uint64(w[8:16])
+		y0 := ((x0 ^ t) - c) | ((x0 ^ q) - l) | x0
+		y1 := ((x1 ^ t) - c) | ((x1 ^ q) - l) | x1
+		if (y0|y1)&h != 0 {
+			if m0 := y0 & h; m0 != 0 {
+				return i + bits.TrailingZeros64(m0)>>3
+			}
+			return i + 8 + bits.TrailingZeros64(y1&h)>>3
+		}
+	}
+	return indexSpecial(b, i)
 }
 
 // indexSpecial returns the index of the first byte at or after i that is '"', '\\', a control
