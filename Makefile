@@ -6,7 +6,7 @@ export PATH := $(PATH):/usr/local/go/bin
 SAMPLE_ROUTING := --routing testdata/bookinfo/destinationrule.yaml --routing testdata/bookinfo/sample2.yaml
 SAMPLE_LOG     := testdata/logs/bookinfo-productpage.log
 
-.PHONY: all build demo test deps vet unit race bench generate deploy-generate
+.PHONY: all build demo test deps vet unit race e2e bench generate deploy-generate
 
 all: build
 
@@ -22,14 +22,19 @@ deps:
 	bash scripts/install-prometheus.sh
 
 ## test: every test, with the real components installed first.
-test: deps vet unit race
+test: deps vet unit race e2e
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 
 unit:
-	$(GO) test $(GOFLAGS) -count=1 -timeout 15m ./...
+	$(GO) test $(GOFLAGS) -count=1 -timeout 15m $$($(GO) list ./... | grep -v /e2e$$)
+
+## e2e: the story test with real Prometheus, Alertmanager and Kafka, alone so that its timing is
+## not squeezed by other packages' tests.
+e2e:
+	$(GO) test $(GOFLAGS) -count=1 -timeout 10m ./e2e
 
 race:
 	$(GO) test $(GOFLAGS) -count=1 -race -timeout 10m ./aggregate/... ./internal/tail/... ./internal/kafkasrc/...
