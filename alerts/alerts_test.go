@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	exportedseries "github.com/fallbackwatch/fallbackwatch/internal/exported"
+
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/stretchr/testify/require"
@@ -193,29 +195,13 @@ func TestPromtoolUnprotectedNeedsUH(t *testing.T) {
 
 // exported is what the collector exports, from docs/metrics.md (metric → labels). Target labels
 // Prometheus adds (job, instance) are allowed everywhere.
-var exported = map[string][]string{
-	"fallbackwatch_requests_total": {"destination_service", "primary_subset", "fallback_service", "fallback_subset",
-		"final_service", "final_subset", "result", "code_class", "route", "source_namespace", "source_workload"},
-	"fallbackwatch_request_duration_seconds_bucket": {"destination_service", "final_subset", "result", "le"},
-	"fallbackwatch_upstream_unhealthy_total":        {"destination_service", "primary_subset", "route", "result"},
-	"fallbackwatch_decisions_total":                 {"verdict", "rule"},
-	"fallbackwatch_label_overflow_total":            {"metric"},
-	"fallbackwatch_lines_read_total":                {"source"},
-	"fallbackwatch_bytes_read_total":                {"source"},
-	"fallbackwatch_records_accepted_total":          {"source"},
-	"fallbackwatch_lines_rejected_total":            {"source", "reason"},
-	"fallbackwatch_lines_skipped_total":             {"source", "reason"},
-	"fallbackwatch_files_tracked":                   {},
-	"fallbackwatch_file_rotations_total":            {"kind"},
-	"fallbackwatch_file_truncations_total":          {},
-	"fallbackwatch_checkpoint_age_seconds":          {},
-	"fallbackwatch_kafka_consumer_lag":              {"topic", "partition"},
-	"fallbackwatch_kafka_messages_total":            {"topic"},
-	"fallbackwatch_kafka_commit_errors_total":       {"topic"},
-	"fallbackwatch_source_ready":                    {"source"},
-	"fallbackwatch_build_info":                      {"version", "goversion"},
-	"up":                                            {},
-}
+var exported = func() map[string][]string {
+	m := map[string][]string{"up": {}}
+	for k, v := range exportedseries.Series {
+		m[k] = v
+	}
+	return m
+}()
 
 // TestExpressionsUseExportedMetrics parses every expression with the PromQL parser and checks that
 // every metric it reads is exported by the collector or recorded by an earlier rule, and every

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	exportedseries "github.com/fallbackwatch/fallbackwatch/internal/exported"
+
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
@@ -252,30 +254,7 @@ func TestStructure(t *testing.T) {
 
 // allowed is every metric the collector exports and its labels: the table in docs/metrics.md.
 // TestAllowedMatchesDocs keeps the two in step.
-var allowed = map[string][]string{
-	"fallbackwatch_requests_total": {"destination_service", "primary_subset", "fallback_service", "fallback_subset",
-		"final_service", "final_subset", "result", "code_class", "route", "source_namespace", "source_workload"},
-	"fallbackwatch_request_duration_seconds_bucket": {"destination_service", "final_subset", "result", "le"},
-	"fallbackwatch_request_duration_seconds_sum":    {"destination_service", "final_subset", "result"},
-	"fallbackwatch_request_duration_seconds_count":  {"destination_service", "final_subset", "result"},
-	"fallbackwatch_upstream_unhealthy_total":        {"destination_service", "primary_subset", "route", "result"},
-	"fallbackwatch_decisions_total":                 {"verdict", "rule"},
-	"fallbackwatch_label_overflow_total":            {"metric"},
-	"fallbackwatch_lines_read_total":                {"source"},
-	"fallbackwatch_bytes_read_total":                {"source"},
-	"fallbackwatch_records_accepted_total":          {"source"},
-	"fallbackwatch_lines_rejected_total":            {"source", "reason"},
-	"fallbackwatch_lines_skipped_total":             {"source", "reason"},
-	"fallbackwatch_files_tracked":                   {},
-	"fallbackwatch_file_rotations_total":            {"kind"},
-	"fallbackwatch_file_truncations_total":          {},
-	"fallbackwatch_checkpoint_age_seconds":          {},
-	"fallbackwatch_kafka_consumer_lag":              {"topic", "partition"},
-	"fallbackwatch_kafka_messages_total":            {"topic"},
-	"fallbackwatch_kafka_commit_errors_total":       {"topic"},
-	"fallbackwatch_source_ready":                    {"source"},
-	"fallbackwatch_build_info":                      {"version", "goversion"},
-}
+var allowed = exportedseries.Series
 
 // Label values the docs fix, checked where queries match them exactly.
 var allowedValues = map[string][]string{
