@@ -90,6 +90,42 @@ type uhSeries struct {
 	dead     bool
 }
 
+// chained is a registry series: a link in its hash chain that expiry can drop.
+type chained[T any] interface {
+	*T
+	link() (next **T, lastSeen time.Time, dead *bool)
+}
+
+func (g *reqSeries) link() (**reqSeries, time.Time, *bool)   { return &g.next, g.lastSeen, &g.dead }
+func (g *histSeries) link() (**histSeries, time.Time, *bool) { return &g.next, g.lastSeen, &g.dead }
+func (g *uhSeries) link() (**uhSeries, time.Time, *bool)     { return &g.next, g.lastSeen, &g.dead }
+
+// expireChains drops from reg the series last seen before cutoff, marking them dead, and
+// returns how many it dropped.
+func expireChains[T any, P chained[T]](reg map[uint64]*T, cutoff time.Time) int {
+	dropped := 0
+	for h, g := range reg {
+		var keep *T
+		for g != nil {
+			next, lastSeen, dead := P(g).link()
+			following := *next
+			if lastSeen.Before(cutoff) {
+				*dead = true
+				dropped++
+			} else {
+				*next, keep = keep, g
+			}
+			g = following
+		}
+		if keep == nil {
+			delete(reg, h)
+		} else {
+			reg[h] = keep
+		}
+	}
+	return dropped
+}
+
 // entry holds one stripe's counts for one raw key.
 type entry struct {
 	keys     [6]string // the rawKey's byte fields and source, owned
@@ -388,62 +424,10 @@ func (c *Counters) expire(now time.Time) {
 		}
 	}
 	cutoff := now.Add(-c.cfg.SeriesTTL)
-	for h, g := range c.reqReg {
-		var keep *reqSeries
-		for g != nil {
-			next := g.next
-			if g.lastSeen.Before(cutoff) {
-				g.dead = true
-				c.nReq--
-			} else {
-				g.next, keep = keep, g
-			}
-			g = next
-		}
-		if keep == nil {
-			delete(c.reqReg, h)
-		} else {
-			c.reqReg[h] = keep
-		}
-	}
-	for h, g := range c.histReg {
-		var keep *histSeries
-		for g != nil {
-			next := g.next
-			// A live request series touches its duration series whenever it is touched.
-			if g.lastSeen.Before(cutoff) {
-				g.dead = true
-				c.nHist--
-			} else {
-				g.next, keep = keep, g
-			}
-			g = next
-		}
-		if keep == nil {
-			delete(c.histReg, h)
-		} else {
-			c.histReg[h] = keep
-		}
-	}
-	for h, g := range c.uhReg {
-		var keep *uhSeries
-		for g != nil {
-			next := g.next
-			// Touched together with the request series, like the duration series.
-			if g.lastSeen.Before(cutoff) {
-				g.dead = true
-				c.nUH--
-			} else {
-				g.next, keep = keep, g
-			}
-			g = next
-		}
-		if keep == nil {
-			delete(c.uhReg, h)
-		} else {
-			c.uhReg[h] = keep
-		}
-	}
+	// A live request series touches its duration and UH series whenever it is touched.
+	c.nReq -= expireChains(c.reqReg, cutoff)
+	c.nHist -= expireChains(c.histReg, cutoff)
+	c.nUH -= expireChains(c.uhReg, cutoff)
 	for i := range c.stripes {
 		s := &c.stripes[i]
 		for h, e := range s.entries {
