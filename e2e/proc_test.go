@@ -3,7 +3,6 @@ package e2e
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -145,18 +144,11 @@ func tail(s string, n int) string {
 	return "…" + s[len(s)-n:]
 }
 
+// httpClient talks to the Prometheus and Alertmanager the story starts.
 var httpClient = &http.Client{Timeout: 5 * time.Second}
 
 // get returns the status and body of http://addr/path, or 0 and the error text.
-func (p *proc) get(path string) (int, string) {
-	resp, err := httpClient.Get("http://" + p.addr + path)
-	if err != nil {
-		return 0, err.Error()
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
+func (p *proc) get(path string) (int, string) { return clitest.Get(p.addr, path) }
 
 // waitHTTP polls path until it answers 200, failing when the process exits or within passes.
 func (p *proc) waitHTTP(t *testing.T, path string, within time.Duration) {

@@ -100,18 +100,8 @@ func (p *collectorProc) stop(t *testing.T) {
 	require.Equal(t, 0, p.code, "exit code after SIGTERM; stderr:\n%s", p.stderr.String())
 }
 
-var httpClient = &http.Client{Timeout: 2 * time.Second}
-
 // get returns the status code and body of a path, or 0 when the server does not answer.
-func (p *collectorProc) get(path string) (int, string) {
-	resp, err := httpClient.Get("http://" + p.addr + path)
-	if err != nil {
-		return 0, err.Error()
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
+func (p *collectorProc) get(path string) (int, string) { return clitest.Get(p.addr, path) }
 
 // waitStatus polls path until it answers code.
 func (p *collectorProc) waitStatus(t *testing.T, path string, code int, within time.Duration) {

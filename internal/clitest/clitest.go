@@ -6,12 +6,15 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 )
 
 // ModuleRoot returns the directory holding go.mod, searching upwards from the working directory.
@@ -103,4 +106,18 @@ func (s *Buffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+var httpClient = &http.Client{Timeout: 5 * time.Second}
+
+// Get returns the status code and body of http://addr/path, or 0 and the error's text when the
+// server does not answer.
+func Get(addr, path string) (int, string) {
+	resp, err := httpClient.Get("http://" + addr + path)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
