@@ -10,9 +10,10 @@ import (
 type ClusterKind uint8
 
 const (
-	// ClusterOutbound is outbound|<port>|<subset>|<fqdn>.
+	// ClusterOutbound is outbound|<port>|<subset>|<fqdn>: a sidecar or gateway sending a request.
 	ClusterOutbound ClusterKind = iota + 1
-	// ClusterInbound is inbound|<port>|<subset>|<fqdn>, usually inbound|<port>||.
+	// ClusterInbound is inbound|<port>||, inbound|<port>||<fqdn>, or before Istio 1.10
+	// inbound|<port>|<port name>|<fqdn>: a sidecar handing a received request to its workload.
 	ClusterInbound
 	// ClusterBlackHole is BlackHoleCluster.
 	ClusterBlackHole
@@ -22,17 +23,74 @@ const (
 	ClusterInboundPassthroughV4
 	// ClusterInboundPassthroughV6 is InboundPassthroughClusterIpv6.
 	ClusterInboundPassthroughV6
+	// ClusterInboundVIP is an ambient waypoint's inbound-vip|<port>|<protocol[/subset]>|<fqdn>.
+	ClusterInboundVIP
+	// ClusterConnectOriginate is connect_originate, the HBONE tunnel an ambient waypoint opens
+	// towards the destination workload.
+	ClusterConnectOriginate
+	// ClusterSNIDNAT is outbound_.<port>_.<subset>_.<fqdn>, the SNI name an east-west gateway
+	// routes a mTLS connection by (Istio's DNS SRV subset key).
+	ClusterSNIDNAT
+	// ClusterGatewayRoute is an Envoy Gateway route cluster, such as httproute/<ns>/<name>/rule/<n>.
+	ClusterGatewayRoute
+	// ClusterOther is any other well-formed name: a custom cluster, or an outbound cluster
+	// renamed by Istio's outboundClusterStatName (Envoy logs a cluster's observability name).
+	ClusterOther
 )
 
 var clusterKindNames = [...]string{"", "outbound", "inbound", "BlackHoleCluster", "PassthroughCluster",
-	"InboundPassthroughClusterIpv4", "InboundPassthroughClusterIpv6"}
+	"InboundPassthroughClusterIpv4", "InboundPassthroughClusterIpv6", "inbound-vip", "connect_originate",
+	"outbound_.", "gateway-route", "other"}
 
-// String returns "outbound", "inbound" or the well-known cluster's own name.
+// String returns "outbound", "inbound", the well-known cluster's own name, or the name of the
+// kind of the other clusters ("inbound-vip", "outbound_.", "gateway-route", "other").
 func (k ClusterKind) String() string {
 	if int(k) < len(clusterKindNames) && k != 0 {
 		return clusterKindNames[k]
 	}
 	return "invalid"
+}
+
+// Direction says which side of a request wrote an access-log record.
+type Direction uint8
+
+const (
+	// DirectionNone: the record names no upstream cluster (404 NR, 503 UC before routing).
+	DirectionNone Direction = iota
+	// DirectionOutbound: the proxy routed a request it was sending (client side): the
+	// routing decisions fallbackwatch judges.
+	DirectionOutbound
+	// DirectionInbound: the proxy received the request and handed it to its workload (server
+	// side, including ambient waypoints). Its clusters are not a routing decision.
+	DirectionInbound
+	// DirectionGateway: an east-west gateway passing a connection through by SNI, or an Envoy
+	// Gateway route.
+	DirectionGateway
+	// DirectionUnknown: a cluster name fallbackwatch cannot place (custom or renamed clusters).
+	DirectionUnknown
+)
+
+var directionNames = [...]string{"none", "outbound", "inbound", "gateway", "unknown"}
+
+// String returns the `direction` label value: none, outbound, inbound, gateway or unknown.
+func (d Direction) String() string {
+	if int(d) < len(directionNames) {
+		return directionNames[d]
+	}
+	return "unknown"
+}
+
+// Direction is the side of a request that logs a cluster of kind k.
+func (k ClusterKind) Direction() Direction {
+	switch k {
+	case ClusterOutbound, ClusterBlackHole, ClusterPassthrough:
+		return DirectionOutbound
+	case ClusterInbound, ClusterInboundPassthroughV4, ClusterInboundPassthroughV6, ClusterInboundVIP, ClusterConnectOriginate:
+		return DirectionInbound
+	case ClusterSNIDNAT, ClusterGatewayRoute:
+		return DirectionGateway
+	}
+	return DirectionUnknown
 }
 
 // ClusterRef is a decoded cluster name whose byte fields borrow from the input.
@@ -41,32 +99,46 @@ type ClusterRef struct {
 	Port   int    // 0 when the name carries none
 	Subset []byte // empty when the cluster has no subset
 	FQDN   []byte // empty for the well-known clusters
+	// PortName is the third field of a pre-1.10 inbound name and the protocol of an
+	// inbound-vip name: not a subset.
+	PortName []byte
+	// Name is the whole name of a gateway-route or other cluster.
+	Name []byte
 }
 
 // Cluster is a decoded cluster name that owns its strings.
 type Cluster struct {
-	Kind   ClusterKind
-	Port   int
-	Subset string
-	FQDN   string
+	Kind     ClusterKind
+	Port     int
+	Subset   string
+	FQDN     string
+	PortName string
+	Name     string
 }
 
 // String returns the Envoy cluster name (R2).
 func (c Cluster) String() string {
+	port := ""
+	if c.Port > 0 {
+		port = strconv.Itoa(c.Port)
+	}
 	switch c.Kind {
-	case ClusterOutbound, ClusterInbound:
-		port := ""
-		if c.Port > 0 {
-			port = strconv.Itoa(c.Port)
-		}
+	case ClusterOutbound:
 		return c.Kind.String() + "|" + port + "|" + c.Subset + "|" + c.FQDN
+	case ClusterInbound, ClusterInboundVIP:
+		return c.Kind.String() + "|" + port + "|" + c.PortName + "|" + c.FQDN
+	case ClusterSNIDNAT:
+		return "outbound_." + port + "_." + c.Subset + "_." + c.FQDN
+	case ClusterGatewayRoute, ClusterOther:
+		return c.Name
 	}
 	return c.Kind.String()
 }
 
 // Owned copies the borrowed fields into a Cluster.
 func (r ClusterRef) Owned() Cluster {
-	return Cluster{Kind: r.Kind, Port: r.Port, Subset: string(r.Subset), FQDN: string(r.FQDN)}
+	return Cluster{Kind: r.Kind, Port: r.Port, Subset: string(r.Subset), FQDN: string(r.FQDN),
+		PortName: string(r.PortName), Name: string(r.Name)}
 }
 
 // ParseCluster decodes a cluster name into a Cluster that owns its strings.
@@ -78,8 +150,19 @@ func ParseCluster(name string) (Cluster, error) {
 	return r.Owned(), nil
 }
 
-// SplitCluster decodes a cluster name without allocating: outbound|9080|v3|reviews.default.svc.cluster.local,
-// inbound|9080||, BlackHoleCluster, PassthroughCluster, InboundPassthroughClusterIpv4/6 (R2).
+// maxClusterName bounds a cluster name; Envoy's own names are far shorter.
+const maxClusterName = 1024
+
+// gatewayRoutePrefixes start the cluster names Envoy Gateway gives its routes' backends.
+var gatewayRoutePrefixes = [...]string{"httproute/", "grpcroute/", "tcproute/", "tlsroute/", "udproute/"}
+
+// SplitCluster decodes a cluster name without allocating (R2): outbound|9080|v3|reviews.default.svc.cluster.local,
+// inbound|9080|| (and its longer forms), BlackHoleCluster, PassthroughCluster,
+// InboundPassthroughClusterIpv4/6, an ambient waypoint's inbound-vip|… and connect_originate, an
+// east-west gateway's outbound_.9080_._.reviews.default.svc.cluster.local, Envoy Gateway's
+// httproute/…, and any other name of printable ASCII without spaces (ClusterOther). Only a name
+// that is empty, too long, holds spaces, control or non-ASCII bytes, or starts like an Istio
+// name and breaks its shape is an error.
 func SplitCluster(name []byte) (ClusterRef, error) {
 	var r ClusterRef
 	switch string(name) {
@@ -95,6 +178,9 @@ func SplitCluster(name []byte) (ClusterRef, error) {
 	case "InboundPassthroughClusterIpv6":
 		r.Kind = ClusterInboundPassthroughV6
 		return r, nil
+	case "connect_originate":
+		r.Kind = ClusterConnectOriginate
+		return r, nil
 	}
 	var rest []byte
 	switch {
@@ -102,8 +188,21 @@ func SplitCluster(name []byte) (ClusterRef, error) {
 		r.Kind, rest = ClusterOutbound, name[len("outbound|"):]
 	case bytes.HasPrefix(name, []byte("inbound|")):
 		r.Kind, rest = ClusterInbound, name[len("inbound|"):]
+	case bytes.HasPrefix(name, []byte("inbound-vip|")):
+		r.Kind, rest = ClusterInboundVIP, name[len("inbound-vip|"):]
+	case bytes.HasPrefix(name, []byte("outbound_.")):
+		return splitSNIDNAT(name)
 	default:
-		return r, fmt.Errorf("cluster name %q: want outbound|port|subset|host, inbound|port|subset|host or a well-known cluster", truncate(name))
+		if err := checkName(name); err != nil {
+			return r, err
+		}
+		r.Kind, r.Name = ClusterOther, name
+		for _, p := range gatewayRoutePrefixes {
+			if bytes.HasPrefix(name, []byte(p)) {
+				r.Kind = ClusterGatewayRoute
+			}
+		}
+		return r, nil
 	}
 	// The port and the subset are short: find their ends byte by byte.
 	i := indexPipe(rest)
@@ -116,7 +215,13 @@ func SplitCluster(name []byte) (ClusterRef, error) {
 	if j < 0 {
 		return r, fmt.Errorf("cluster name %q: want 4 fields separated by '|'", truncate(name))
 	}
-	r.Subset, r.FQDN = rest[:j], rest[j+1:]
+	third := rest[:j]
+	r.FQDN = rest[j+1:]
+	if r.Kind == ClusterOutbound {
+		r.Subset = third
+	} else {
+		r.PortName = third
+	}
 	if bytes.IndexByte(r.FQDN, '|') >= 0 {
 		return r, fmt.Errorf("cluster name %q: more than 4 fields", truncate(name))
 	}
@@ -127,13 +232,47 @@ func SplitCluster(name []byte) (ClusterRef, error) {
 		}
 		r.Port = p
 	}
-	if r.Kind == ClusterOutbound && (r.Port == 0 || len(r.FQDN) == 0) {
-		return r, fmt.Errorf("cluster name %q: an outbound cluster needs a port and a host", truncate(name))
+	if r.Kind != ClusterInbound && (r.Port == 0 || len(r.FQDN) == 0) {
+		return r, fmt.Errorf("cluster name %q: an %s cluster needs a port and a host", truncate(name), r.Kind)
 	}
 	if r.Kind == ClusterInbound && r.Port == 0 {
 		return r, fmt.Errorf("cluster name %q: an inbound cluster needs a port", truncate(name))
 	}
 	return r, nil
+}
+
+// splitSNIDNAT decodes outbound_.<port>_.<subset>_.<fqdn> (Istio's BuildDNSSrvSubsetKey).
+func splitSNIDNAT(name []byte) (ClusterRef, error) {
+	r := ClusterRef{Kind: ClusterSNIDNAT}
+	parts := bytes.SplitN(name[len("outbound_."):], []byte("_."), 3)
+	if len(parts) != 3 || len(parts[2]) == 0 {
+		return r, fmt.Errorf("cluster name %q: want outbound_.<port>_.<subset>_.<host>", truncate(name))
+	}
+	p, ok := atoiPort(parts[0])
+	if !ok {
+		return r, fmt.Errorf("cluster name %q: port %q is not a number in 1..65535", truncate(name), truncate(parts[0]))
+	}
+	r.Port, r.Subset, r.FQDN = p, parts[1], parts[2]
+	if err := checkName(name); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+// checkName accepts a name of 1 to maxClusterName printable ASCII bytes other than space.
+func checkName(name []byte) error {
+	if len(name) == 0 {
+		return fmt.Errorf("cluster name is empty")
+	}
+	if len(name) > maxClusterName {
+		return fmt.Errorf("cluster name %q: longer than %d bytes", truncate(name), maxClusterName)
+	}
+	for i, c := range name {
+		if c <= ' ' || c >= 0x7f {
+			return fmt.Errorf("cluster name %q: byte %d is %q, not printable ASCII", truncate(name), i, c)
+		}
+	}
+	return nil
 }
 
 // indexPipe returns the index of the first '|' in b, or -1.

@@ -9,8 +9,14 @@ type Reason string
 // Skip reasons: the line is not an access-log record at all.
 const (
 	SkipBlank        Reason = "blank"          // empty or white space only
-	SkipNotJSON      Reason = "not_json"       // Envoy's text log and other lines not starting with '{'
+	SkipNotJSON      Reason = "not_json"       // Envoy's own log and other lines not starting with '{'
 	SkipNotAccessLog Reason = "not_access_log" // a JSON object without any access-log key
+	// SkipEnvoyText is an access-log record in Envoy's TEXT encoding (Istio's default,
+	// "[START_TIME] \"METHOD PATH PROTOCOL\" CODE FLAGS …"): the format is wrong, not the traffic.
+	SkipEnvoyText Reason = "envoy_text"
+	// SkipMultilineJSON is a line of a JSON object printed over several lines ("{", a lone
+	// `"key": value,` member, "}"), as documentation pages print access-log records.
+	SkipMultilineJSON Reason = "multiline_json"
 )
 
 // Reject reasons: the line meant to be a record and cannot be used.
@@ -28,7 +34,17 @@ const (
 
 // Skipped reports whether r is a skip reason (not an error in the input).
 func (r Reason) Skipped() bool {
-	return r == SkipBlank || r == SkipNotJSON || r == SkipNotAccessLog
+	switch r {
+	case SkipBlank, SkipNotJSON, SkipNotAccessLog, SkipEnvoyText, SkipMultilineJSON:
+		return true
+	}
+	return false
+}
+
+// FormatMismatch reports whether r says the access log is in a format fallbackwatch does not
+// read (Envoy TEXT, multi-line JSON), rather than that a line is not an access log.
+func (r Reason) FormatMismatch() bool {
+	return r == SkipEnvoyText || r == SkipMultilineJSON
 }
 
 // Error is a line that was skipped or rejected: why, and where in the line.

@@ -167,7 +167,7 @@ func TestStreamBadLines(t *testing.T) {
 		strings.Repeat("x", 3000),
 		`{"response_code":{}}`,
 		`{"level":"info"}`,
-		`{"upstream_cluster":"reviews"}`,
+		`{"upstream_cluster":"outbound|reviews"}`,
 		good,
 	}, "\r\n")
 	s := NewStream(strings.NewReader(in), Options{MaxLine: 2048})

@@ -1,9 +1,12 @@
 package parse
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/bytedance/sonic"
@@ -43,8 +46,8 @@ func (p *Parser) Parse(line []byte, r *Record) error {
 	if len(b) == 0 {
 		return &Error{Reason: SkipBlank, Offset: -1}
 	}
-	if b[0] != '{' {
-		return &Error{Reason: SkipNotJSON, Offset: 0}
+	if b[0] != '{' || len(b) == 1 {
+		return &Error{Reason: notObject(b), Offset: 0}
 	}
 	found, err := p.scanObject(b, r)
 	if err == errDecline {
@@ -60,6 +63,33 @@ func (p *Parser) Parse(line []byte, r *Record) error {
 	return finish(r)
 }
 
+// notObject names the skip reason of a trimmed line that is not a whole JSON object: a record
+// in Envoy's TEXT encoding, a line of a JSON object printed over several lines, or anything else.
+func notObject(b []byte) Reason {
+	switch {
+	case string(b) == "{" || string(b) == "}" || string(b) == "},":
+		return SkipMultilineJSON
+	case b[0] == '"':
+		// `"key": value` or `"key": value,`: a member of a pretty-printed object.
+		if i := bytes.IndexByte(b[1:], '"'); i >= 0 && i+2 < len(b) && bytes.HasPrefix(bytes.TrimLeft(b[i+2:], " \t"), []byte(":")) {
+			return SkipMultilineJSON
+		}
+	case looksEnvoyText(b):
+		return SkipEnvoyText
+	}
+	return SkipNotJSON
+}
+
+// looksEnvoyText recognises a record of Envoy's default TEXT format: "[" a start time
+// beginning with a digit "] " and a quoted request line ("GET /path HTTP/1.1", "- - -" for TCP).
+func looksEnvoyText(b []byte) bool {
+	if len(b) < 8 || b[0] != '[' || b[1] < '0' || b[1] > '9' {
+		return false
+	}
+	end := bytes.IndexByte(b[:min(len(b), 64)], ']')
+	return end > 0 && bytes.HasPrefix(b[end:], []byte("] \""))
+}
+
 // ParseSonic extracts the record with the general decoder only. Parse gives the same answers
 // faster; ParseSonic exists as a reference for tests and benchmarks.
 func (p *Parser) ParseSonic(line []byte, r *Record) error {
@@ -69,8 +99,8 @@ func (p *Parser) ParseSonic(line []byte, r *Record) error {
 	if len(b) == 0 {
 		return &Error{Reason: SkipBlank, Offset: -1}
 	}
-	if b[0] != '{' {
-		return &Error{Reason: SkipNotJSON, Offset: 0}
+	if b[0] != '{' || len(b) == 1 {
+		return &Error{Reason: notObject(b), Offset: 0}
 	}
 	return p.parseSonic(b, r)
 }
@@ -91,6 +121,9 @@ func (p *Parser) parseSonic(b []byte, r *Record) error {
 		v, ok := m[fieldKeys[f]]
 		if !ok {
 			continue
+		}
+		if f == fFallbackPath || f == fFallbackFinal || f == fFallbackResult {
+			r.FallbackFields = true
 		}
 		found = found || accessLogField[f]
 		var text []byte
@@ -129,11 +162,18 @@ func (p *Parser) parseSonic(b []byte, r *Record) error {
 	return finish(r)
 }
 
-// classify turns a decoder error on b into a precise reason, using the scanner's validator to
-// tell a truncated object from other invalid JSON.
+// classify turns a decoder error on b into a precise reason. It asks encoding/json, not the
+// fast scanner, so that the general path reaches its reasons on its own and stays an
+// independent oracle of the scanner.
 func classify(b []byte, err error) *Error {
-	if _, e := skipValue(b, 0, 0); e != nil && e != errDecline {
-		return e
+	var v any
+	stdErr := json.Unmarshal(b, &v)
+	var se *json.SyntaxError
+	if errors.As(stdErr, &se) {
+		if msg := se.Error(); msg == "unexpected end of JSON input" || (int(se.Offset) >= len(b) && strings.HasPrefix(msg, "invalid character ' '")) {
+			return &Error{Reason: RejectTruncated, Offset: int(se.Offset), Msg: msg}
+		}
+		return &Error{Reason: RejectInvalidJSON, Offset: int(se.Offset) - 1, Msg: se.Error()}
 	}
 	reason := RejectInvalidJSON
 	if looksTruncated(b) {

@@ -1,6 +1,8 @@
 package parse
 
 import (
+	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -20,6 +22,13 @@ type Record struct {
 	StartTime            []byte
 	UpstreamHost         []byte
 	RequestID            []byte
+	Protocol             []byte // HTTP/1.1, HTTP/2 …; missing ("-") for TCP connections
+
+	// FallbackFields reports that the log format writes ASM's fallback keys: at least one of
+	// fallback_path, fallback_final_cluster_name and fallback_result is present, even as "-"
+	// or null. Istio's default JSON format has none of them; such a record says nothing about
+	// fallback, which is not the same as saying that no fallback happened.
+	FallbackFields bool
 
 	ResponseCode int   // 0 when missing
 	Duration     int64 // milliseconds; -1 when missing
@@ -54,8 +63,10 @@ func (r *Record) FallbackCluster() []byte {
 	return nil
 }
 
-// FinalCluster is the cluster that served the request: fallback_final_cluster_name on success,
-// nil on a failed fallback, else upstream_cluster.
+// FinalCluster is the cluster that served the request: fallback_final_cluster_name on success
+// (R15); nil when nobody served it — a failed fallback (R16), or no healthy upstream and no
+// fallback (R14: 503 UH, upstream_cluster names the cluster that had none), or a cluster that
+// does not exist (R5: 503 NC); else upstream_cluster.
 func (r *Record) FinalCluster() []byte {
 	switch r.Result {
 	case ResultSuccess:
@@ -65,16 +76,71 @@ func (r *Record) FinalCluster() []byte {
 		return r.UpstreamCluster
 	case ResultFailed:
 		return nil
+	case ResultNone:
+		if r.Flags.Has(FlagUH) || r.Flags.Has(FlagNC) {
+			return nil
+		}
 	}
 	return r.UpstreamCluster
 }
 
-// Time decodes StartTime (R20): RFC 3339 with or without fractional seconds.
+// Direction says which side of a connection wrote the record, from its first cluster.
+func (r *Record) Direction() Direction {
+	c := r.PrimaryCluster()
+	if len(c) == 0 {
+		return DirectionNone
+	}
+	ref, err := SplitCluster(c)
+	if err != nil {
+		return DirectionUnknown
+	}
+	return ref.Kind.Direction()
+}
+
+// IsTCP reports whether the record is of a TCP connection rather than an HTTP request: Envoy
+// writes response code 0 and protocol "-" for those.
+func (r *Record) IsTCP() bool {
+	return r.ResponseCode == 0 && r.Protocol == nil
+}
+
+// Time decodes StartTime (R20), see ParseStartTime.
 func (r *Record) Time() (time.Time, error) {
 	return ParseStartTime(r.StartTime)
 }
 
-// ParseStartTime decodes a start_time value (R20).
+// ParseStartTime decodes a start_time value in any form Envoy's %START_TIME% writes in
+// practice (R20): RFC 3339 with or without fractional seconds and with "Z" or a numeric offset
+// ("+08:00"), the same with an offset without colon ("+0000", from %z), and epoch seconds with
+// an optional fraction (%START_TIME(%s)% and %START_TIME(%s.%3f)%).
 func ParseStartTime(b []byte) (time.Time, error) {
-	return time.Parse(time.RFC3339Nano, string(b))
+	if t, err := time.Parse(time.RFC3339Nano, string(b)); err == nil {
+		return t, nil
+	} else if t, ok := parseEpoch(b); ok {
+		return t, nil
+	} else if t, err2 := time.Parse("2006-01-02T15:04:05.999999999-0700", string(b)); err2 == nil {
+		return t, nil
+	} else {
+		return time.Time{}, fmt.Errorf("start_time %s: want RFC 3339, an offset like +0000 or epoch seconds (R20)", strconv.Quote(truncate(b)))
+	}
+}
+
+// parseEpoch decodes decimal seconds since 1970 with up to 9 digits of fraction.
+func parseEpoch(b []byte) (time.Time, bool) {
+	i := 0
+	var sec int64
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		if i >= 12 { // beyond year 33658: not a start time
+			return time.Time{}, false
+		}
+		sec = sec*10 + int64(b[i]-'0')
+		i++
+	}
+	if i == 0 {
+		return time.Time{}, false
+	}
+	frac, ok := fraction(b[i:])
+	if !ok {
+		return time.Time{}, false
+	}
+	return time.Unix(sec, int64(frac)).UTC(), true
 }

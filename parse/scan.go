@@ -31,6 +31,7 @@ const (
 	fStartTime
 	fUpstreamHost
 	fRequestID
+	fProtocol
 	fResponseCode // numeric fields from here on
 	fDuration
 	numFields
@@ -54,6 +55,7 @@ var fieldKeys = [numFields]string{
 	fStartTime:       "start_time",
 	fUpstreamHost:    "upstream_host",
 	fRequestID:       "request_id",
+	fProtocol:        "protocol",
 	fResponseCode:    "response_code",
 	fDuration:        "duration",
 }
@@ -84,6 +86,8 @@ func lookupField(key []byte) field {
 		return fUpstreamHost
 	case "request_id":
 		return fRequestID
+	case "protocol":
+		return fProtocol
 	case "response_code":
 		return fResponseCode
 	case "duration":
@@ -119,6 +123,8 @@ func (r *Record) stringField(f field) *[]byte {
 		return &r.UpstreamHost
 	case fRequestID:
 		return &r.RequestID
+	case fProtocol:
+		return &r.Protocol
 	}
 	panic("parse: not a string field")
 }
@@ -452,6 +458,10 @@ func (p *Parser) fill(b []byte, vals *spans, r *Record) *Error {
 	r.StartTime = p.text(b, vals[fStartTime])
 	r.UpstreamHost = p.text(b, vals[fUpstreamHost])
 	r.RequestID = p.text(b, vals[fRequestID])
+	r.Protocol = p.text(b, vals[fProtocol])
+	// R19 reads an absent key as missing; the format having the fallback keys at all is
+	// what tells "no fallback" from "a log format without the fallback fields".
+	r.FallbackFields = vals[fFallbackPath].kind|vals[fFallbackFinal].kind|vals[fFallbackResult].kind != vAbsent
 	code, ok1 := p.integer(b, vals[fResponseCode])
 	dur, ok2 := p.integer(b, vals[fDuration])
 	if !ok1 || !ok2 {
