@@ -68,11 +68,12 @@ func TestObserveLabels(t *testing.T) {
 			unhealthy: true,
 		},
 		{
-			// R14: ratings v1 has no healthy endpoint and no fallback: 503 UH, nothing tried.
+			// R14: ratings v1 has no healthy endpoint and no fallback: 503 UH, nothing tried and
+			// nobody served the request.
 			record: "unprotected",
-			want: RequestLabels{DestinationService: ratings, PrimarySubset: "v1", FinalService: ratings, FinalSubset: "v1",
+			want: RequestLabels{DestinationService: ratings, PrimarySubset: "v1",
 				Result: "none", CodeClass: "5xx"},
-			duration: &DurationSeries{DestinationService: ratings, FinalSubset: "v1", Result: "none", Count: 1,
+			duration: &DurationSeries{DestinationService: ratings, Result: "none", Count: 1,
 				Buckets: []uint64{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}},
 			unhealthy: true,
 		},
@@ -130,10 +131,10 @@ func TestObserveLabels(t *testing.T) {
 				Buckets: []uint64{0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}},
 		},
 		{
-			// R10: no route, no cluster.
+			// R10: no route, no cluster: the __none__ destination, never a service named "".
 			record: "no_route",
-			want:   RequestLabels{Result: "none", CodeClass: "4xx"},
-			duration: &DurationSeries{Result: "none", Count: 1,
+			want:   RequestLabels{DestinationService: NoneService, Result: "none", CodeClass: "4xx"},
+			duration: &DurationSeries{DestinationService: NoneService, Result: "none", Count: 1,
 				Buckets: []uint64{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}},
 		},
 		{

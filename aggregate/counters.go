@@ -241,7 +241,7 @@ func (c *Counters) Observe(rec *parse.Record, route []byte, src Source) {
 		ns:     cutRawString(src.Namespace, max),
 		wl:     cutRawString(src.Workload, max),
 		result: resultIndex(rec.Result),
-		code:   codeClass(rec.ResponseCode),
+		code:   codeClass(rec),
 	}
 	h := k.hash(c.seed)
 	s := c.lockStripe(h)

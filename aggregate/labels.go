@@ -51,30 +51,47 @@ func resultIndex(r parse.Result) uint8 {
 	return uint8(parse.ResultUnknown)
 }
 
-var codeClassNames = [...]string{"0xx", "1xx", "2xx", "3xx", "4xx", "5xx"}
+// NoneService is the destination_service of records that name no upstream cluster: the request
+// never reached a routing decision (404 NR, or 503 UC before a route was chosen).
+const NoneService = "__none__"
 
-// codeClass maps a response code to an index of codeClassNames: 0xx when no response was sent
-// (code 0) or the code is not an HTTP status.
-func codeClass(code int) uint8 {
-	if code >= 100 && code <= 599 {
+var codeClassNames = [...]string{"0xx", "1xx", "2xx", "3xx", "4xx", "5xx", "tcp"}
+
+// codeClassTCP is the index of "tcp" in codeClassNames.
+const codeClassTCP = 6
+
+// codeClass maps a record's response code to an index of codeClassNames: tcp for a TCP
+// connection (code 0, protocol "-"), 0xx when no response was sent (code 0, e.g. a downstream
+// disconnect) or the code is not an HTTP status.
+func codeClass(rec *parse.Record) uint8 {
+	if rec.IsTCP() {
+		return codeClassTCP
+	}
+	if code := rec.ResponseCode; code >= 100 && code <= 599 {
 		return uint8(code / 100)
 	}
 	return 0
 }
 
-// kindNames are the label values of clusters that are not outbound (R2): they keep their name
-// in the service label, with an empty subset.
-var kindNames = func() (names [8][]byte) {
+// CodeClass is the code_class label value of rec: 0xx … 5xx, or tcp.
+func CodeClass(rec *parse.Record) string { return codeClassNames[codeClass(rec)] }
+
+// kindNames are the label values of clusters that are not outbound (R2): they keep their kind's
+// name in the service label, with an empty subset.
+var kindNames = func() (names [16][]byte) {
 	for k := range names {
 		names[k] = []byte(parse.ClusterKind(k).String())
 	}
 	return names
 }()
 
-// clusterLabels maps a cluster name to its service and subset label values: the FQDN and subset
-// of an outbound cluster, the kind's name for the others, nothing for a missing cluster. A name
-// that is not a cluster name at all (parse rejects such records) is kept whole as the service.
-func clusterLabels(name []byte) (service, subset []byte) {
+// ClusterLabels maps a cluster name to its service and subset label values: the FQDN and subset
+// of an outbound cluster; the FQDN of an inbound cluster that names one (the port name of a
+// pre-1.10 name is not a subset), else its kind's name; the kind's name for the well-known
+// clusters; the whole name for gateway-route and other clusters; nothing for a missing cluster.
+// A name that is not a cluster name at all (parse rejects such records) is kept whole as the
+// service.
+func ClusterLabels(name []byte) (service, subset []byte) {
 	if len(name) == 0 {
 		return nil, nil
 	}
@@ -82,13 +99,30 @@ func clusterLabels(name []byte) (service, subset []byte) {
 	if err != nil {
 		return name, nil
 	}
-	if ref.Kind == parse.ClusterOutbound {
+	switch ref.Kind {
+	case parse.ClusterOutbound, parse.ClusterSNIDNAT:
 		return ref.FQDN, ref.Subset
+	case parse.ClusterInbound, parse.ClusterInboundVIP:
+		if len(ref.FQDN) > 0 {
+			return ref.FQDN, nil
+		}
+	case parse.ClusterGatewayRoute, parse.ClusterOther:
+		return name, nil
 	}
 	if int(ref.Kind) < len(kindNames) {
 		return kindNames[ref.Kind], nil
 	}
 	return name, nil
+}
+
+// DestinationService is the destination_service label of a record whose first cluster is
+// primary: its service, or NoneService when there is no cluster.
+func DestinationService(primary []byte) []byte {
+	if len(primary) == 0 {
+		return []byte(NoneService)
+	}
+	svc, _ := ClusterLabels(primary)
+	return svc
 }
 
 // rawKey is what a record says about its series, borrowed from the record: the three cluster
@@ -130,9 +164,12 @@ func (k *rawKey) hash(seed maphash.Seed) uint64 {
 // requestLabelNames, valid UTF-8 and at most max bytes each.
 func (k *rawKey) labels(max int) [11]string {
 	var l [11]string
-	dest, primary := clusterLabels(k.b[kPrimary])
-	fbService, fbSubset := clusterLabels(k.b[kFallback])
-	finService, finSubset := clusterLabels(k.b[kFinal])
+	dest, primary := ClusterLabels(k.b[kPrimary])
+	if len(k.b[kPrimary]) == 0 {
+		dest = []byte(NoneService)
+	}
+	fbService, fbSubset := ClusterLabels(k.b[kFallback])
+	finService, finSubset := ClusterLabels(k.b[kFinal])
 	for i, v := range [...][]byte{dest, primary, fbService, fbSubset, finService, finSubset} {
 		l[i] = LabelValue(string(v), max)
 	}

@@ -122,8 +122,11 @@ func (p *Parser) parseSonic(b []byte, r *Record) error {
 		if !ok {
 			continue
 		}
-		if f == fFallbackPath || f == fFallbackFinal || f == fFallbackResult {
+		switch f {
+		case fFallbackPath, fFallbackFinal, fFallbackResult:
 			r.FallbackFields = true
+		case fProtocol:
+			r.hasProtocol = true
 		}
 		found = found || accessLogField[f]
 		var text []byte

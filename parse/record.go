@@ -29,6 +29,8 @@ type Record struct {
 	// or null. Istio's default JSON format has none of them; such a record says nothing about
 	// fallback, which is not the same as saying that no fallback happened.
 	FallbackFields bool
+	// hasProtocol: the protocol key is present (a TCP record writes it as "-").
+	hasProtocol bool
 
 	ResponseCode int   // 0 when missing
 	Duration     int64 // milliseconds; -1 when missing
@@ -98,9 +100,10 @@ func (r *Record) Direction() Direction {
 }
 
 // IsTCP reports whether the record is of a TCP connection rather than an HTTP request: Envoy
-// writes response code 0 and protocol "-" for those.
+// writes response code 0 and protocol "-" for those. A format without the protocol key cannot
+// tell, and its records are never TCP.
 func (r *Record) IsTCP() bool {
-	return r.ResponseCode == 0 && r.Protocol == nil
+	return r.ResponseCode == 0 && r.Protocol == nil && r.hasProtocol
 }
 
 // Time decodes StartTime (R20), see ParseStartTime.

@@ -459,6 +459,7 @@ func (p *Parser) fill(b []byte, vals *spans, r *Record) *Error {
 	r.UpstreamHost = p.text(b, vals[fUpstreamHost])
 	r.RequestID = p.text(b, vals[fRequestID])
 	r.Protocol = p.text(b, vals[fProtocol])
+	r.hasProtocol = vals[fProtocol].kind != vAbsent
 	// R19 reads an absent key as missing; the format having the fallback keys at all is
 	// what tells "no fallback" from "a log format without the fallback fields".
 	r.FallbackFields = vals[fFallbackPath].kind|vals[fFallbackFinal].kind|vals[fFallbackResult].kind != vAbsent
