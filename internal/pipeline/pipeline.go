@@ -1,7 +1,10 @@
-// Package pipeline is what every source of `collector run` feeds: it frames lines (raw, CRI,
-// docker, Kafka envelopes), parses records, checks them against the routing configuration when
-// one is loaded, counts them in an aggregate.Counters, and keeps the pipeline's own metrics
-// (lines and bytes read, records accepted, lines rejected and skipped by reason).
+// Package pipeline is what every source of `collector run` feeds: each line goes through the
+// record step (internal/record: frame, parse, time, direction, check), and the pipeline counts
+// the outcome: judged records in an aggregate.Counters, verdicts, and the pipeline's own
+// metrics (lines and bytes read, records accepted by direction, records missing the fallback
+// fields or a start time, lines rejected and skipped by reason). A source whose lines are in a
+// format fallbackwatch does not read, or whose records lack the fallback fields, is logged once
+// with what to change.
 //
 // A Pipeline is shared; each input stream (a file, standard input, a Kafka partition) gets its
 // own Stream, which holds the framing state and the routing checker of that stream and is not
@@ -12,10 +15,11 @@ package pipeline
 import (
 	"errors"
 	"log/slog"
+	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/fallbackwatch/fallbackwatch/aggregate"
+	"github.com/fallbackwatch/fallbackwatch/internal/record"
 	"github.com/fallbackwatch/fallbackwatch/parse"
 	"github.com/fallbackwatch/fallbackwatch/routing"
 	"github.com/prometheus/client_golang/prometheus"
@@ -46,13 +50,22 @@ type Pipeline struct {
 	routing atomic.Pointer[routingGen]
 	log     *slog.Logger
 
-	linesRead *prometheus.CounterVec
-	bytesRead *prometheus.CounterVec
-	accepted  *prometheus.CounterVec
-	rejected  *prometheus.CounterVec
-	skipped   *prometheus.CounterVec
-	ready     *prometheus.GaugeVec
+	linesRead  *prometheus.CounterVec
+	bytesRead  *prometheus.CounterVec
+	accepted   *prometheus.CounterVec
+	incomplete *prometheus.CounterVec
+	rejected   *prometheus.CounterVec
+	skipped    *prometheus.CounterVec
+	ready      *prometheus.GaugeVec
+
+	noted sync.Map // source + "\x00" + what: logged once
 }
+
+// Values of the `missing` label of fallbackwatch_records_incomplete_total.
+const (
+	MissingFallbackFields = "fallback_fields" // none of ASM's fallback keys in the record
+	MissingStartTime      = "start_time"      // no usable start_time: not in timelines or health
+)
 
 // routingGen is one loaded routing configuration; streams rebuild their checker when it changes.
 type routingGen struct {
@@ -76,17 +89,19 @@ func New(cfg Config) (*Pipeline, error) {
 		bytesRead: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fallbackwatch_bytes_read_total",
 			Help: "Bytes read, newlines included."}, []string{"source"}),
 		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fallbackwatch_records_accepted_total",
-			Help: "Access-log records parsed and counted."}, []string{"source"}),
+			Help: "Access-log records parsed, by the side that wrote them: outbound (client side, judged), none (no upstream cluster, judged), inbound (server side), gateway, unknown."}, []string{"source", "direction"}),
+		incomplete: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fallbackwatch_records_incomplete_total",
+			Help: "Access-log records without ASM's fallback fields (missing=fallback_fields) or without a usable start_time (missing=start_time)."}, []string{"source", "missing"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fallbackwatch_lines_rejected_total",
 			Help: "Lines that looked like access-log records but could not be used, by reason."}, []string{"source", "reason"}),
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fallbackwatch_lines_skipped_total",
-			Help: "Lines that are not access-log records (Envoy's text log, blank lines), by reason."}, []string{"source", "reason"}),
+			Help: "Lines that are not access-log records, by reason; envoy_text and multiline_json mean the access log is in a format fallbackwatch does not read."}, []string{"source", "reason"}),
 		ready: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "fallbackwatch_source_ready",
 			Help: "1 when the source is open and reading."}, []string{"source"}),
 	}
 	p.SetRouting(cfg.Routing)
 	if cfg.Registerer != nil {
-		for _, c := range []prometheus.Collector{p.linesRead, p.bytesRead, p.accepted, p.rejected, p.skipped, aggregate.NewCollector(cfg.Counters)} {
+		for _, c := range []prometheus.Collector{p.linesRead, p.bytesRead, p.accepted, p.incomplete, p.rejected, p.skipped, aggregate.NewCollector(cfg.Counters)} {
 			if err := cfg.Registerer.Register(c); err != nil {
 				return nil, err
 			}
@@ -107,6 +122,13 @@ func (p *Pipeline) SetRouting(cfg *routing.Config) {
 	p.routing.Store(&routingGen{cfg: cfg})
 }
 
+// noteOnce logs msg at warning level the first time a source reports what.
+func (p *Pipeline) noteOnce(source, what, msg string) {
+	if _, seen := p.noted.LoadOrStore(source+"\x00"+what, true); !seen {
+		p.log.Warn(msg, "source", source)
+	}
+}
+
 // Routing returns the routing configuration in use, nil when there is none.
 func (p *Pipeline) Routing() *routing.Config { return p.routing.Load().cfg }
 
@@ -123,30 +145,26 @@ func (p *Pipeline) SetReady(source string, ready bool) {
 type Stream struct {
 	p        *Pipeline
 	source   string
-	src      aggregate.Source
-	framer   *parse.Framer
-	parser   parse.Parser
-	rec      parse.Record
-	times    parse.TimeDecoder
-	gen      *routingGen
-	checker  *routing.Checker
-	route    *routing.Route // the last route seen, and its label as bytes
-	label    []byte
+	step     *record.Step
 	lines    prometheus.Counter
 	bytes    prometheus.Counter
-	accepted prometheus.Counter
+	accepted [5]prometheus.Counter // by parse.Direction
 }
 
 // NewStream returns a Stream for one input. src names the sidecar when the input tells it
 // (a Kubernetes log path); for Kafka, envelopes may name it per message.
 func (p *Pipeline) NewStream(source string, src aggregate.Source) *Stream {
-	return &Stream{
-		p: p, source: source, src: src,
-		framer:   parse.NewFramer(parse.Options{Format: p.cfg.Format, MaxLine: p.cfg.MaxLineBytes, EnvelopeField: p.cfg.EnvelopeField}),
-		lines:    p.linesRead.WithLabelValues(source),
-		bytes:    p.bytesRead.WithLabelValues(source),
-		accepted: p.accepted.WithLabelValues(source),
+	s := &Stream{
+		p: p, source: source,
+		step: record.New(record.Options{Format: p.cfg.Format, MaxLine: p.cfg.MaxLineBytes,
+			EnvelopeField: p.cfg.EnvelopeField, Check: p.cfg.Check}, src),
+		lines: p.linesRead.WithLabelValues(source),
+		bytes: p.bytesRead.WithLabelValues(source),
 	}
+	for d := range s.accepted {
+		s.accepted[d] = p.accepted.WithLabelValues(source, parse.Direction(d).String())
+	}
+	return s
 }
 
 // Line takes one line without its newline. It reports whether the position after the line is a
@@ -154,47 +172,43 @@ func (p *Pipeline) NewStream(source string, src aggregate.Source) *Stream {
 func (s *Stream) Line(line []byte) (safe bool) {
 	s.lines.Inc()
 	s.bytes.Add(float64(len(line) + 1))
-	payload, ok, err := s.framer.Frame(line)
-	if err == nil && !ok {
-		// A fragment was held, or the last fragment of a line dropped for being over the cap
-		// arrived: only the former leaves something pending.
-		return !s.framer.Pending()
-	}
-	if err == nil {
-		err = s.parser.Parse(payload, &s.rec)
-	}
-	if err != nil {
-		s.fail(err)
-		return !s.framer.Pending()
-	}
-	s.accepted.Inc()
-	src := s.src
-	if m := s.framer.Meta(); m.Namespace != "" || m.Pod != "" {
-		src = aggregate.Source{Namespace: m.Namespace, Workload: parse.WorkloadFromPod(m.Pod)}
-	}
-	var route []byte
-	if g := s.p.routing.Load(); g.cfg != nil {
-		if s.gen != g {
-			s.gen, s.checker = g, routing.NewChecker(g.cfg, s.p.cfg.Check)
+	s.step.SetRouting(s.p.routing.Load().cfg)
+	o := s.step.Line(line)
+	switch o.Kind {
+	case record.Skipped:
+		s.p.skipped.WithLabelValues(s.source, string(o.Reason)).Inc()
+		if advice := record.Advice(o.Reason); advice != "" {
+			s.p.noteOnce(s.source, string(o.Reason), advice)
 		}
-		at, terr := s.times.Decode(s.rec.StartTime)
-		if terr != nil {
-			at = time.Time{}
-		}
-		v := s.checker.Check(&s.rec, at)
-		s.p.cfg.Counters.ObserveVerdict(v.Kind.String(), ruleLabel(v.Rule))
-		if v.Route != nil {
-			if v.Route != s.route {
-				s.route, s.label = v.Route, []byte(v.Route.Label())
-			}
-			route = s.label
-		}
-		if v.Kind == routing.Inconsistent {
-			s.p.log.Debug("record contradicts the routing configuration", "rule", v.Rule, "message", v.Message)
+	case record.Rejected:
+		s.p.rejected.WithLabelValues(s.source, string(o.Reason)).Inc()
+	case record.Record:
+		s.record(o)
+	}
+	return !s.step.Pending()
+}
+
+func (s *Stream) record(o *record.Outcome) {
+	if int(o.Direction) < len(s.accepted) {
+		s.accepted[o.Direction].Inc()
+	}
+	if !o.Rec.FallbackFields {
+		s.p.incomplete.WithLabelValues(s.source, MissingFallbackFields).Inc()
+		s.p.noteOnce(s.source, MissingFallbackFields, record.MissingFallbackFieldsAdvice)
+	}
+	if !o.Timed {
+		s.p.incomplete.WithLabelValues(s.source, MissingStartTime).Inc()
+	}
+	if !o.Judged {
+		return
+	}
+	if o.Checked {
+		s.p.cfg.Counters.ObserveVerdict(o.Verdict.Kind.String(), ruleLabel(o.Verdict.Rule))
+		if o.Verdict.Kind == routing.Inconsistent {
+			s.p.log.Debug("record contradicts the routing configuration", "rule", o.Verdict.Rule, "message", o.Verdict.Message)
 		}
 	}
-	s.p.cfg.Counters.Observe(&s.rec, route, src)
-	return !s.framer.Pending()
+	s.p.cfg.Counters.Observe(o.Rec, o.Route, o.Source)
 }
 
 func ruleLabel(r string) string {
@@ -208,17 +222,4 @@ func ruleLabel(r string) string {
 func (s *Stream) TooLong() {
 	s.lines.Inc()
 	s.p.rejected.WithLabelValues(s.source, string(parse.RejectTooLong)).Inc()
-}
-
-func (s *Stream) fail(err error) {
-	var pe *parse.Error
-	if errors.As(err, &pe) && pe.Reason.Skipped() {
-		s.p.skipped.WithLabelValues(s.source, string(pe.Reason)).Inc()
-		return
-	}
-	reason := string(parse.RejectInvalidJSON)
-	if pe != nil {
-		reason = string(pe.Reason)
-	}
-	s.p.rejected.WithLabelValues(s.source, reason).Inc()
 }

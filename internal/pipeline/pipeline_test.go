@@ -55,6 +55,15 @@ func init() {
 	}
 }
 
+// acceptedTotal sums fallbackwatch_records_accepted_total of a source over the directions.
+func acceptedTotal(p *Pipeline, source string) float64 {
+	var n float64
+	for d := parse.DirectionNone; d <= parse.DirectionUnknown; d++ {
+		n += testutil.ToFloat64(p.accepted.WithLabelValues(source, d.String()))
+	}
+	return n
+}
+
 // harness is a Pipeline on a fresh registry.
 type harness struct {
 	reg *prometheus.Registry
@@ -167,12 +176,12 @@ func TestRawStreamCounts(t *testing.T) {
 		"",                               // skipped: blank
 		"   \t",                          // skipped: blank
 		`{"level":"info","msg":"hello"}`, // skipped: not_access_log
-		`{"authority":"reviews:9080","response_code":200,, "x":1}`,                                                       // rejected: invalid_json
-		success[:len(success)/2],                                                                                         // rejected: truncated
-		"{\"authority\":\"rev\xffiews:9080\",\"response_code\":\"200\"}",                                                 // rejected: invalid_utf8
-		`{"authority":"reviews:9080","response_code":{"a":1}}`,                                                           // rejected: wrong_type
-		`{"authority":"reviews:9080","response_code":"200","upstream_cluster":"outbound|abc|v1|` + reviewsFQDN + `"}`,    // rejected: bad_cluster
-		`{"authority":"reviews:9080","response_code":"200","fallback_path":"outbound|9080|v3|` + reviewsFQDN + `:junk"}`, // rejected: bad_fallback_path
+		`{"authority":"reviews:9080","response_code":200,, "x":1}`,                                                                // rejected: invalid_json
+		success[:len(success)/2],                                                                                                  // rejected: truncated
+		"{\"authority\":\"rev\xffiews:9080\",\"response_code\":\"200\"}",                                                          // rejected: invalid_utf8
+		`{"authority":"reviews:9080","response_code":{"a":1}}`,                                                                    // rejected: wrong_type
+		`{"authority":"reviews:9080","response_code":"200","upstream_cluster":"outbound|abc|v1|` + reviewsFQDN + `"}`,             // rejected: bad_cluster
+		`{"authority":"reviews:9080","response_code":"200","fallback_path":"outbound|9080|v3|` + reviewsFQDN + `:outbound|junk"}`, // rejected: bad_fallback_path
 	}
 	for i, safe := range feed(st, lines...) {
 		require.True(t, safe, "line %d of a raw stream is always a safe resume point", i+1)
@@ -188,7 +197,11 @@ func TestRawStreamCounts(t *testing.T) {
 
 	h.compare(t, `
 fallbackwatch_lines_read_total{source="stdin"} 15
-fallbackwatch_records_accepted_total{source="stdin"} 4
+fallbackwatch_records_accepted_total{direction="gateway",source="stdin"} 0
+fallbackwatch_records_accepted_total{direction="inbound",source="stdin"} 0
+fallbackwatch_records_accepted_total{direction="none",source="stdin"} 0
+fallbackwatch_records_accepted_total{direction="outbound",source="stdin"} 4
+fallbackwatch_records_accepted_total{direction="unknown",source="stdin"} 0
 fallbackwatch_lines_skipped_total{reason="blank",source="stdin"} 2
 fallbackwatch_lines_skipped_total{reason="not_access_log",source="stdin"} 1
 fallbackwatch_lines_skipped_total{reason="not_json",source="stdin"} 1
@@ -324,7 +337,7 @@ func TestFramings(t *testing.T) {
 			st := h.p.NewStream(SourceKafka, tc.src)
 			require.Equal(t, tc.safe, feed(st, tc.lines...))
 			require.Equal(t, float64(len(tc.lines)), testutil.ToFloat64(h.p.linesRead.WithLabelValues(SourceKafka)))
-			require.Equal(t, tc.accepted, testutil.ToFloat64(h.p.accepted.WithLabelValues(SourceKafka)))
+			require.Equal(t, tc.accepted, acceptedTotal(h.p, SourceKafka))
 			require.Equal(t, withSource(tc.rejected), h.series(t, "fallbackwatch_lines_rejected_total"))
 			require.Equal(t, withSource(tc.skipped), h.series(t, "fallbackwatch_lines_skipped_total"))
 			require.Equal(t, tc.requests, h.series(t, aggregate.MetricRequests))
@@ -392,7 +405,7 @@ func TestCorpusFramingsAgree(t *testing.T) {
 				st.Line(l)
 			}
 			require.Equal(t, float64(len(lines)), testutil.ToFloat64(h.p.linesRead.WithLabelValues(SourceFile)))
-			require.Equal(t, float64(records), testutil.ToFloat64(h.p.accepted.WithLabelValues(SourceFile)))
+			require.Equal(t, float64(records), acceptedTotal(h.p, SourceFile))
 			require.Equal(t, map[string]float64{"reason=not_json,source=file": float64(text)},
 				h.series(t, "fallbackwatch_lines_skipped_total"))
 			require.Empty(t, h.series(t, "fallbackwatch_lines_rejected_total"))
@@ -459,9 +472,21 @@ func TestSourcesAndReady(t *testing.T) {
 fallbackwatch_lines_read_total{source="file"} 2
 fallbackwatch_lines_read_total{source="kafka"} 2
 fallbackwatch_lines_read_total{source="stdin"} 2
-fallbackwatch_records_accepted_total{source="file"} 1
-fallbackwatch_records_accepted_total{source="kafka"} 1
-fallbackwatch_records_accepted_total{source="stdin"} 1
+fallbackwatch_records_accepted_total{direction="gateway",source="file"} 0
+fallbackwatch_records_accepted_total{direction="inbound",source="file"} 0
+fallbackwatch_records_accepted_total{direction="none",source="file"} 0
+fallbackwatch_records_accepted_total{direction="outbound",source="file"} 1
+fallbackwatch_records_accepted_total{direction="unknown",source="file"} 0
+fallbackwatch_records_accepted_total{direction="gateway",source="kafka"} 0
+fallbackwatch_records_accepted_total{direction="inbound",source="kafka"} 0
+fallbackwatch_records_accepted_total{direction="none",source="kafka"} 0
+fallbackwatch_records_accepted_total{direction="outbound",source="kafka"} 1
+fallbackwatch_records_accepted_total{direction="unknown",source="kafka"} 0
+fallbackwatch_records_accepted_total{direction="gateway",source="stdin"} 0
+fallbackwatch_records_accepted_total{direction="inbound",source="stdin"} 0
+fallbackwatch_records_accepted_total{direction="none",source="stdin"} 0
+fallbackwatch_records_accepted_total{direction="outbound",source="stdin"} 1
+fallbackwatch_records_accepted_total{direction="unknown",source="stdin"} 0
 fallbackwatch_source_ready{source="file"} 1
 fallbackwatch_source_ready{source="kafka"} 0
 `, "fallbackwatch_lines_read_total", "fallbackwatch_records_accepted_total", "fallbackwatch_source_ready")

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fallbackwatch/fallbackwatch/internal/record"
 	"github.com/fallbackwatch/fallbackwatch/parse"
 	"github.com/fallbackwatch/fallbackwatch/routing"
 )
@@ -25,7 +26,7 @@ type Options struct {
 	Config       *routing.Config // nil: no checks
 	Check        routing.CheckOptions
 	Workers      int // 0: GOMAXPROCS
-	MaxLineBytes int // 0: 1 MiB
+	MaxLineBytes int // 0: parse.DefaultMaxLine
 	BlockBytes   int // 0: 2 MiB (at least twice MaxLineBytes)
 	MaxLocated   int // how many rejects, violations and warnings to list; 0: 1000
 	// Progress, when set, is called from time to time with the bytes read of the current input.
@@ -37,7 +38,7 @@ func (o *Options) defaults() {
 		o.Workers = runtime.GOMAXPROCS(0)
 	}
 	if o.MaxLineBytes <= 0 {
-		o.MaxLineBytes = 1 << 20
+		o.MaxLineBytes = parse.DefaultMaxLine
 	}
 	if o.BlockBytes <= 0 {
 		o.BlockBytes = 2 << 20
@@ -181,10 +182,30 @@ func fixLines(l []Located, firstLines []int64) {
 // flush counts a record left unfinished at the end of the input (a CRI partial without its final
 // fragment) as truncated.
 func (w *worker) flush() {
-	if w.framer.Pending() {
+	if w.step.Pending() {
 		w.acc.lines.Rejected++
 		w.acc.rejected[string(parse.RejectTruncated)]++
 	}
+}
+
+// notes says, once each, what the input's lines showed about its format and what to change.
+func notes(acc *accumulator) []string {
+	out := []string{}
+	if acc.lines.Records == 0 && acc.lines.Total-acc.skipped[string(parse.SkipBlank)] > 0 {
+		out = append(out, fmt.Sprintf("no access-log record in %d lines", acc.lines.Total))
+	}
+	for _, reason := range []parse.Reason{parse.SkipEnvoyText, parse.SkipMultilineJSON} {
+		if n := acc.skipped[string(reason)]; n > 0 {
+			out = append(out, fmt.Sprintf("%d lines (%s): %s", n, reason, record.Advice(reason)))
+		}
+	}
+	if acc.noFields > 0 {
+		out = append(out, fmt.Sprintf("%d records: %s", acc.noFields, record.MissingFallbackFieldsAdvice))
+	}
+	if acc.untimed > 0 {
+		out = append(out, fmt.Sprintf("%d records have no usable start_time (R20): they are counted, but are not in the timeline or the health", acc.untimed))
+	}
+	return out
 }
 
 func build(acc *accumulator, files []FileCounts, health *healthLog, opts *Options) *Report {
@@ -193,6 +214,14 @@ func build(acc *accumulator, files []FileCounts, health *healthLog, opts *Option
 		Checked: opts.Config != nil, Verdicts: map[string]int64{}, ViolationsByRule: acc.byRule,
 		Health: health.m, HealthDropped: health.dropped, BucketSeconds: acc.bucket, GroupsFolded: acc.folded,
 	}
+	r.RecordsByDirection = map[string]int64{}
+	for d, n := range acc.directions {
+		if n > 0 {
+			r.RecordsByDirection[parse.Direction(d).String()] = n
+		}
+	}
+	r.RecordsWithoutFallbackFields, r.RecordsWithoutTime = acc.noFields, acc.untimed
+	r.Notes = notes(acc)
 	if r.Checked {
 		for k, v := range acc.verdicts {
 			if v > 0 {

@@ -175,7 +175,7 @@ func TestBadLinesAreCountedAndLocated(t *testing.T) {
 	lines := bytes.Split(bytes.TrimSuffix(good, []byte("\n")), []byte("\n"))
 	bad := map[int]struct{ line, reason string }{
 		3:  {`{"upstream_cluster":"outbound|9080|v3|reviews.default.svc.cluster.local","response_code":`, "truncated"},
-		5:  {`{"response_code":"200","upstream_cluster":"nonsense"}`, "bad_cluster"},
+		5:  {`{"response_code":"200","upstream_cluster":"outbound|nonsense"}`, "bad_cluster"},
 		7:  {`{"response_code":{"x":1},"upstream_cluster":"outbound|9080|v3|reviews.default.svc.cluster.local"}`, "wrong_type"},
 		9:  {"{\"response_code\":\"200\",\"path\":\"/\xff\",\"upstream_cluster\":\"outbound|9080|v3|reviews.default.svc.cluster.local\"}", "invalid_utf8"},
 		11: {`{"response_code":"200","fallback_path":"outbound|9080|v3|reviews.default.svc.cluster.local","upstream_cluster":"outbound|9080|v3|reviews.default.svc.cluster.local"}`, "bad_fallback_path"},
@@ -301,7 +301,7 @@ func TestHugeLineIsLocated(t *testing.T) {
 	lines := strings.Split(strings.TrimSuffix(good, "\n"), "\n")
 	huge := `{"response_code":"200","path":"/` + strings.Repeat("a", 20000) + `"}`
 	in := strings.Join(lines[:10], "\n") + "\n" + huge + "\n" + huge + "\n" + strings.Join(lines[10:], "\n") + "\n" +
-		`{"response_code":"200","upstream_cluster":"nonsense"}` + "\n"
+		`{"response_code":"200","upstream_cluster":"outbound|nonsense"}` + "\n"
 	rep, err := Run(context.Background(), []Input{{Name: "huge.log", R: strings.NewReader(in)}},
 		Options{MaxLineBytes: 2048, BlockBytes: 4096, Workers: 2})
 	require.NoError(t, err)

@@ -3,11 +3,25 @@ package replay
 import (
 	"sort"
 	"time"
+
+	"github.com/fallbackwatch/fallbackwatch/parse"
 )
 
 // Report is what one replay found. Its JSON form is the output of `collector replay --format json`.
 type Report struct {
-	Lines            LineCounts                  `json:"lines"`
+	Lines LineCounts `json:"lines"`
+	// RecordsByDirection counts records by the side that wrote them: outbound (client side)
+	// and none (no cluster) are routing decisions, counted in Groups and Timeline and checked;
+	// inbound (server side), gateway and unknown are only counted here.
+	RecordsByDirection map[string]int64 `json:"records_by_direction"`
+	// RecordsWithoutFallbackFields counts records whose log format has none of ASM's fallback
+	// keys: their verdict is unknown, never a violation.
+	RecordsWithoutFallbackFields int64 `json:"records_without_fallback_fields"`
+	// RecordsWithoutTime counts records without a usable start_time (R20): counted in the
+	// groups, absent from the timeline and the health.
+	RecordsWithoutTime int64 `json:"records_without_time"`
+	// Notes say, once each, what is wrong with the input's format and what to change.
+	Notes            []string                    `json:"notes"`
 	RejectedReasons  map[string]int64            `json:"rejected_reasons"`
 	SkippedReasons   map[string]int64            `json:"skipped_reasons"`
 	Rejects          []Located                   `json:"rejects"` // the first rejected lines, located
@@ -94,6 +108,12 @@ type HealthInterval struct {
 	End     time.Time `json:"end"`
 	State   string    `json:"state"`   // healthy, unhealthy or mixed
 	Healthy bool      `json:"healthy"` // State == healthy
+}
+
+// NoRecords reports whether the input held lines other than blank ones but no access-log
+// record: the format is wrong, or the input is not an access log.
+func (r *Report) NoRecords() bool {
+	return r.Lines.Records == 0 && r.Lines.Total-r.SkippedReasons[string(parse.SkipBlank)] > 0
 }
 
 // sortReport orders every list so that the same input always gives the same report.

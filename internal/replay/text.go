@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // WriteJSON writes the report as indented JSON.
@@ -31,6 +34,13 @@ func (r *Report) WriteText(w io.Writer) error {
 		p.f(", %d fragments of split records", r.Lines.Fragments)
 	}
 	p.f("\n")
+	if len(r.RecordsByDirection) > 0 {
+		p.f("records by direction: %s (outbound and none are routing decisions, judged below; inbound, gateway and unknown are only counted)\n",
+			counts(r.RecordsByDirection))
+	}
+	for _, n := range r.Notes {
+		p.f("NOTE: %s\n", n)
+	}
 	if r.First != nil {
 		p.f("log time %s to %s (%s)\n", r.First.Format(time.RFC3339), r.Last.Format(time.RFC3339), r.Last.Sub(*r.First).Round(time.Second))
 	}
@@ -112,13 +122,16 @@ func (r *Report) writeService(p *printer, svc string) {
 			s.failed += g.Requests
 			failed += g.Requests
 		}
+		// A record no cluster served (R14 503 UH without fallback, R16 failed fallback, R5 NC)
+		// is served by nobody, never by its primary.
+		name := "nobody"
 		if g.FinalCluster != "" {
-			name := finalName(g, svc)
-			s.servedBy[name] += g.Requests
-			served[name] += g.Requests
+			name = finalName(g, svc)
 		}
+		s.servedBy[name] += g.Requests
+		served[name] += g.Requests
 	}
-	p.f("\n%s: %d requests, %d failed fallbacks (%s)\n", svc, total, failed, pct(failed, total))
+	p.f("\n%s: %d requests, %d failed fallbacks (%s)\n", show(svc), total, failed, pct(failed, total))
 	p.f("  finally served by: %s\n", shares(served, total))
 	routeNames := make([]string, 0, len(routes))
 	for k := range routes {
@@ -130,7 +143,7 @@ func (r *Report) writeService(p *printer, svc string) {
 		if label == "" {
 			label = "(no route name)"
 		}
-		p.f("  route %s\n", label)
+		p.f("  route %s\n", show(label))
 		tw := tabwriter.NewWriter(p.w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintf(tw, "    primary subset\trequests\tshare\tfell back\tfailed fallback\tserved by\t\n")
 		subs := routes[rn]
@@ -145,11 +158,11 @@ func (r *Report) writeService(p *printer, svc string) {
 		sort.Strings(names)
 		for _, name := range names {
 			s := subs[name]
-			show := name
-			if show == "" {
-				show = "(none)"
+			shown := show(name)
+			if shown == "" {
+				shown = "(none)"
 			}
-			fmt.Fprintf(tw, "    %s\t%d\t%s\t%s\t%s\t%s\t\n", show, s.requests, pct(s.requests, rt),
+			fmt.Fprintf(tw, "    %s\t%d\t%s\t%s\t%s\t%s\t\n", shown, s.requests, pct(s.requests, rt),
 				pct(s.success+s.failed, s.requests), pct(s.failed, s.requests), shares(s.servedBy, s.requests))
 		}
 		if err := tw.Flush(); err != nil && p.err == nil {
@@ -158,7 +171,7 @@ func (r *Report) writeService(p *printer, svc string) {
 	}
 	if m := r.worstMinute(svc); m != nil {
 		p.f("  worst minute: %s, subset %s: %d requests, %d fell back, %d failed fallbacks\n",
-			m.Minute.Format("2006-01-02 15:04 UTC"), orNone(m.PrimarySubset), m.Requests, m.FallbackSuccess+m.FallbackFailed, m.FallbackFailed)
+			m.Minute.Format("2006-01-02 15:04 UTC"), show(orNone(m.PrimarySubset)), m.Requests, m.FallbackSuccess+m.FallbackFailed, m.FallbackFailed)
 	}
 }
 
@@ -212,7 +225,7 @@ func (r *Report) writeHealth(p *printer) {
 		if len(parts) > 6 {
 			parts = append(parts[:6], fmt.Sprintf("… %d more", len(r.Health[c])-6))
 		}
-		p.f("  %s: %s\n", c, strings.Join(parts, ", "))
+		p.f("  %s: %s\n", show(c), strings.Join(parts, ", "))
 	}
 	if r.HealthDropped > 0 {
 		p.f("  (health evidence about %d more clusters not shown)\n", r.HealthDropped)
@@ -235,7 +248,7 @@ func (r *Report) writeLocated(p *printer, title string, total int64, l []Located
 		if tag == "" {
 			tag = v.Reason
 		}
-		p.f("  %s:%d: %s: %s\n", v.File, v.Line, tag, v.Message)
+		p.f("  %s:%d: %s: %s\n", show(v.File), v.Line, show(tag), show(v.Message))
 	}
 }
 
@@ -262,7 +275,7 @@ func shares(m map[string]int64, total int64) string {
 	})
 	parts := make([]string, len(keys))
 	for i, k := range keys {
-		parts[i] = k + " " + pct(m[k], total)
+		parts[i] = show(k) + " " + pct(m[k], total)
 	}
 	return strings.Join(parts, ", ")
 }
@@ -275,9 +288,39 @@ func counts(m map[string]int64) string {
 	sort.Strings(keys)
 	parts := make([]string, len(keys))
 	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s %d", k, m[k])
+		parts[i] = fmt.Sprintf("%s %d", show(k), m[k])
 	}
 	return strings.Join(parts, ", ")
+}
+
+// maxShown caps a piece of input in the text report.
+const maxShown = 200
+
+// show returns a piece of input (a path, service, route, message) as the text report prints
+// it: cut to maxShown bytes, and quoted with Go escapes when it holds anything but printable
+// characters, so that control sequences in logs (ESC [31m, OSC titles) never reach a terminal.
+func show(s string) string {
+	cut := s
+	if len(cut) > maxShown {
+		cut = cut[:maxShown]
+		for len(cut) > 0 && !utf8.RuneStart(s[len(cut)]) {
+			cut = cut[:len(cut)-1]
+		}
+	}
+	printable := utf8.ValidString(cut)
+	for _, r := range cut {
+		if !printable || !unicode.IsPrint(r) {
+			printable = false
+			break
+		}
+	}
+	if !printable {
+		cut = strconv.Quote(cut)
+	}
+	if len(cut) < len(s) && len(s) > maxShown {
+		cut += "…"
+	}
+	return cut
 }
 
 func orNone(s string) string {

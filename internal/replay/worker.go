@@ -3,24 +3,21 @@ package replay
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"time"
 
+	"github.com/fallbackwatch/fallbackwatch/aggregate"
+	"github.com/fallbackwatch/fallbackwatch/internal/record"
 	"github.com/fallbackwatch/fallbackwatch/parse"
 	"github.com/fallbackwatch/fallbackwatch/routing"
 )
 
-// worker turns blocks into counts. Each worker owns its parser, checker and accumulators; the
-// accumulators of all workers are merged when the input ends.
+// worker turns blocks into counts. Each worker owns its record step (framing, parsing,
+// checking) and accumulators; the accumulators of all workers are merged when the input ends.
 type worker struct {
-	opts    *Options
-	file    string
-	seq     int // the block being processed
-	framer  *parse.Framer
-	parser  parse.Parser
-	rec     parse.Record
-	times   parse.TimeDecoder
-	checker *routing.Checker
+	opts *Options
+	file string
+	seq  int // the block being processed
+	step *record.Step
 
 	acc accumulator
 	key []byte
@@ -29,6 +26,9 @@ type worker struct {
 // accumulator holds what workers count; merging two is adding them.
 type accumulator struct {
 	lines      LineCounts
+	directions [5]int64 // records by parse.Direction
+	noFields   int64    // records without the fallback fields
+	untimed    int64    // records without a usable start_time
 	rejected   map[string]int64
 	skipped    map[string]int64
 	rejects    []Located
@@ -69,10 +69,8 @@ type blockResult struct {
 
 func newWorker(opts *Options) *worker {
 	w := &worker{opts: opts, acc: newAccumulator()}
-	w.framer = parse.NewFramer(parse.Options{MaxLine: opts.MaxLineBytes})
-	if opts.Config != nil {
-		w.checker = routing.NewChecker(opts.Config, opts.Check)
-	}
+	w.step = record.New(record.Options{MaxLine: opts.MaxLineBytes, Check: opts.Check}, aggregate.Source{})
+	w.step.SetRouting(opts.Config)
 	return w
 }
 
@@ -111,35 +109,35 @@ func (w *worker) line(line []byte, lineNo int64, health *routing.Timeline) {
 		w.reject(lineNo, parse.RejectTooLong, "line longer than the limit was skipped")
 		return
 	}
-	payload, ok, err := w.framer.Frame(line)
-	if err == nil && !ok {
+	o := w.step.Line(line)
+	switch o.Kind {
+	case record.Fragment:
 		acc.lines.Fragments++ // part of a record that continues on a later line
 		return
-	}
-	if err == nil {
-		err = w.parser.Parse(payload, &w.rec)
-	}
-	if err != nil {
-		var pe *parse.Error
-		if errors.As(err, &pe) && pe.Reason.Skipped() {
-			acc.lines.Skipped++
-			acc.skipped[string(pe.Reason)]++
-			return
-		}
-		reason := parse.RejectInvalidJSON
-		if pe != nil {
-			reason = pe.Reason
-		}
-		w.reject(lineNo, reason, err.Error())
+	case record.Skipped:
+		acc.lines.Skipped++
+		acc.skipped[string(o.Reason)]++
+		return
+	case record.Rejected:
+		w.reject(lineNo, o.Reason, o.Err.Error())
 		return
 	}
-	rec := &w.rec
+	rec := o.Rec
 	acc.lines.Records++
-	at, terr := w.times.Decode(rec.StartTime)
-	if terr != nil {
-		at = time.Time{}
+	if int(o.Direction) < len(acc.directions) {
+		acc.directions[o.Direction]++
 	}
-	if !at.IsZero() {
+	if !rec.FallbackFields {
+		acc.noFields++
+	}
+	if !o.Timed {
+		acc.untimed++
+	}
+	if !o.Judged {
+		return
+	}
+	at := o.Time
+	if o.Timed {
 		if acc.first.IsZero() || at.Before(acc.first) {
 			acc.first = at
 		}
@@ -148,13 +146,9 @@ func (w *worker) line(line []byte, lineNo int64, health *routing.Timeline) {
 		}
 		health.Observe(rec, at)
 	}
-	var route string
-	if w.checker != nil {
-		v := w.checker.Check(rec, at)
+	if o.Checked {
+		v := &o.Verdict
 		acc.verdicts[v.Kind]++
-		if v.Route != nil {
-			route = v.Route.Label()
-		}
 		switch v.Kind {
 		case routing.Inconsistent:
 			acc.byRule[v.Rule]++
@@ -167,12 +161,12 @@ func (w *worker) line(line []byte, lineNo int64, health *routing.Timeline) {
 			}
 		}
 	}
-	if route != "" {
-		w.group(rec, route, nil)
+	if o.Route != nil {
+		w.group(rec, o.Route, nil)
 	} else {
-		w.group(rec, "", rec.RouteName)
+		w.group(rec, nil, rec.RouteName)
 	}
-	if !at.IsZero() {
+	if o.Timed {
 		w.minute(rec, at)
 	}
 }
@@ -194,9 +188,9 @@ func (w *worker) reject(lineNo int64, reason parse.Reason, msg string) {
 
 // group counts rec in its routing-outcome group, allocating only for a new group. The route is
 // the matched route's label, or else the record's route_name.
-func (w *worker) group(rec *parse.Record, routeLabel string, routeName []byte) {
+func (w *worker) group(rec *parse.Record, routeLabel, routeName []byte) {
 	primary, fallback, final := rec.PrimaryCluster(), rec.FallbackCluster(), rec.FinalCluster()
-	class := codeClass(rec.ResponseCode)
+	class := aggregate.CodeClass(rec)
 	k := w.key[:0]
 	k = append(k, routeLabel...)
 	k = append(k, routeName...)
@@ -220,10 +214,13 @@ func (w *worker) group(rec *parse.Record, routeLabel string, routeName []byte) {
 	}
 	if !ok {
 		g = &Group{
-			Route: routeLabel + string(routeName), PrimaryCluster: string(primary), FallbackCluster: string(fallback),
+			Route: string(routeLabel) + string(routeName), PrimaryCluster: string(primary), FallbackCluster: string(fallback),
 			FinalCluster: string(final), Result: rec.Result.String(), CodeClasses: map[string]int64{},
 		}
 		g.DestinationService, g.PrimarySubset = serviceSubset(primary)
+		if len(primary) == 0 {
+			g.DestinationService = aggregate.NoneService
+		}
 		_, g.FallbackSubset = serviceSubset(fallback)
 		_, g.FinalSubset = serviceSubset(final)
 		w.acc.groups[string(k)] = g
@@ -242,6 +239,9 @@ func (w *worker) minute(rec *parse.Record, at time.Time) {
 	if !ok {
 		m = &Minute{Minute: time.Unix(start, 0).UTC(), PrimaryCluster: string(primary)}
 		m.DestinationService, m.PrimarySubset = serviceSubset(primary)
+		if len(primary) == 0 {
+			m.DestinationService = aggregate.NoneService
+		}
 		w.acc.minutes[string(k)] = m
 		if len(w.acc.minutes) > maxBuckets {
 			w.acc.rebucket(2 * w.acc.bucket)
@@ -256,33 +256,14 @@ func (w *worker) minute(rec *parse.Record, at time.Time) {
 	}
 }
 
-var codeClasses = [...]string{"0xx", "1xx", "2xx", "3xx", "4xx", "5xx"}
-
-func codeClass(code int) string {
-	if c := code / 100; code > 0 && c < len(codeClasses) {
-		return codeClasses[c]
-	}
-	return "0xx"
-}
-
-// serviceSubset names a cluster's service (its FQDN, or the well-known cluster's name) and subset.
+// serviceSubset names a cluster's service and subset as the metrics label them
+// (aggregate.ClusterLabels); a record without a cluster belongs to aggregate.NoneService.
 func serviceSubset(cluster []byte) (string, string) {
 	if len(cluster) == 0 {
 		return "", ""
 	}
-	ref, err := parse.SplitCluster(cluster)
-	if err != nil {
-		return string(cluster), ""
-	}
-	switch ref.Kind {
-	case parse.ClusterOutbound, parse.ClusterInbound:
-		svc := string(ref.FQDN)
-		if svc == "" {
-			svc = ref.Kind.String()
-		}
-		return svc, string(ref.Subset)
-	}
-	return ref.Kind.String(), ""
+	svc, sub := aggregate.ClusterLabels(cluster)
+	return string(svc), string(sub)
 }
 
 func floorDiv(a, b int64) int64 {
@@ -324,6 +305,11 @@ func (a *accumulator) merge(o *accumulator) {
 		o.rebucket(a.bucket)
 	}
 	a.folded += o.folded
+	for i, v := range o.directions {
+		a.directions[i] += v
+	}
+	a.noFields += o.noFields
+	a.untimed += o.untimed
 	a.lines.Total += o.lines.Total
 	a.lines.Records += o.lines.Records
 	a.lines.Rejected += o.lines.Rejected
