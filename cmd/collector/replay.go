@@ -89,6 +89,9 @@ func runReplay(env cli.Env, args []string) int {
 	switch {
 	case err != nil || werr != nil:
 		return cli.ExitError
+	case rep.NoRecords():
+		fmt.Fprintf(env.Stderr, "collector replay: no access-log record in the input; see the report's notes\n")
+		return cli.ExitError
 	case rep.ViolationsTotal > 0:
 		return cli.ExitFindings
 	}
