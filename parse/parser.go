@@ -244,10 +244,18 @@ func looksTruncated(b []byte) bool {
 	return len(b) > 0 && b[len(b)-1] != '}'
 }
 
+// shortErr is a decoder's error message cut to 200 bytes, with control and invalid bytes
+// escaped: decoders quote the input they stumbled on.
 func shortErr(err error) string {
 	s := err.Error()
-	if len(s) > 200 {
-		s = s[:200] + "…"
+	cut := len(s) > 200
+	if cut {
+		s = s[:200]
+	}
+	q := strconv.Quote(s)
+	s = q[1 : len(q)-1]
+	if cut {
+		s += "…"
 	}
 	return s
 }

@@ -3,6 +3,7 @@ package parse
 import (
 	"encoding/binary"
 	"math/bits"
+	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -165,7 +166,7 @@ func invalid(b []byte, at int, what string) *Error {
 // quoteAt quotes a few bytes of b starting at i for an error message.
 func quoteAt(b []byte, i int) string {
 	end := min(i+16, len(b))
-	return "\"" + string(b[i:end]) + "\""
+	return strconv.Quote(string(b[i:end]))
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
