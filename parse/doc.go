@@ -21,21 +21,41 @@
 // # Errors
 //
 // Every line that does not yield a record gives an *Error whose Reason is a label value of
-// fallbackwatch_lines_skipped_total (Reason.Skipped: blank lines, Envoy's text log, JSON that is
-// not an access log) or fallbackwatch_lines_rejected_total (invalid JSON, truncated, too long,
-// invalid UTF-8, wrong type, bad cluster name or fallback_path, bad envelope, partial overflow).
-// A bad line never stops a Stream and never affects the next record.
+// fallbackwatch_lines_skipped_total (Reason.Skipped: blank lines, Envoy's own log, JSON that is
+// not an access log, and — Reason.FormatMismatch — access logs in Envoy's TEXT encoding or JSON
+// printed over several lines) or fallbackwatch_lines_rejected_total (invalid JSON, truncated, too
+// long, invalid UTF-8 in a field fallbackwatch reads, wrong type, broken cluster name or
+// fallback_path, bad envelope, partial overflow). A bad line never stops a Stream and never
+// affects the next record.
+//
+// Cluster names: every well-formed name is a record (SplitCluster): Istio's outbound and inbound
+// names, the well-known clusters, ambient waypoints' inbound-vip|… and connect_originate, east-west
+// gateways' outbound_.…, Envoy Gateway's httproute/… and any other printable name. Only a broken
+// name is rejected. Record.Direction tells the side that wrote the record from its first cluster.
+//
+// # Invalid UTF-8
+//
+// Envoy writes request headers as they came, so a client can put any bytes in user_agent or in
+// a header logged under an extra key. A record is rejected for invalid UTF-8 only when it is in a
+// field fallbackwatch reads (the fallback fields, upstream_cluster, response_flags, route_name,
+// authority, method, path, start_time, protocol). Anywhere else — user_agent, upstream_host,
+// request_id, unknown keys and their nested values, keys themselves — each invalid byte is
+// replaced by U+FFFD, the record is kept, and Record.InvalidUTF8Ignored says so (counted as
+// fallbackwatch_records_invalid_utf8_ignored_total). A line that also holds U+FFFD of its own
+// (raw or escaped) cannot be told apart and is rejected. Both decoding paths apply the policy;
+// the fuzz test checks it against encoding/json as a second decoder of the fields read.
 //
 // # Speed and the two decoders
 //
 // Parser.Parse runs a hand-written single-pass scanner: it validates the whole object as
-// strictly as encoding/json (structure, numbers, escapes, control characters, UTF-8), compares
+// strictly as encoding/json (structure, numbers, escapes, control characters; UTF-8 as above), compares
 // keys against the key order of recent records before falling back to a lookup, skips unwanted
 // values eight bytes at a time, and copies only strings that contain escapes. It allocates
 // nothing per record once warm. Rare shapes (escaped keys, a wanted key with a value of the wrong
 // type, nesting deeper than 64) go to sonic, the project's general JSON decoder, which also
 // decodes docker and Fluent Bit envelopes and serves as the oracle of the differential fuzz test
-// (FuzzParse). Duplicate keys take their last value on both paths, as in encoding/json.
+// (FuzzParse). The general decoder classifies its failures with encoding/json, never with the
+// scanner's validator. Duplicate keys take their last value on both paths, as in encoding/json.
 //
 // # Lifetime of returned values
 //

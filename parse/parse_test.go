@@ -244,7 +244,8 @@ func TestParseBad(t *testing.T) {
 		{"data after object", `{"response_code":200} {"x":1}`, RejectInvalidJSON, ""},
 		{"unclosed nested", `{"response_code":200,"x":[1,2}`, RejectInvalidJSON, ""},
 		{"invalid utf-8 in a wanted string", "{\"response_code\":200,\"path\":\"/\xff\"}", RejectInvalidUTF8, ""},
-		{"invalid utf-8 in an unknown key's value", "{\"response_code\":200,\"ua\":\"\xc3\x28\"}", RejectInvalidUTF8, ""},
+		{"invalid utf-8 in a field fallbackwatch reads (issue §8)", "{\"response_code\":200,\"upstream_cluster\":\"outbound|9080||re\xffviews\",\"user_agent\":\"\xc3\x28\"}", RejectInvalidUTF8, "upstream_cluster"},
+		{"invalid utf-8 in an unread field, with a U+FFFD of its own", "{\"response_code\":200,\"route_name\":\"\uFFFD\",\"user_agent\":\"\xc3\x28\"}", RejectInvalidUTF8, ""},
 		{"wrong type: code object", `{"response_code":{"v":200}}`, RejectWrongType, "response_code"},
 		{"wrong type: code fraction", `{"response_code":200.5}`, RejectWrongType, "response_code"},
 		{"wrong type: code text", `{"response_code":"OK"}`, RejectWrongType, "response_code"},
@@ -282,6 +283,33 @@ func TestParseBad(t *testing.T) {
 				require.Equal(t, v3, string(r.UpstreamCluster))
 			}
 		})
+	}
+}
+
+// TestInvalidUTF8InUnreadFields: invalid bytes where fallbackwatch does not read (user_agent,
+// upstream_host, unknown keys and their nested values) cost nothing but a flag; both paths agree.
+func TestInvalidUTF8InUnreadFields(t *testing.T) {
+	good := corpus.SeedSuccess
+	for _, line := range []string{
+		strings.Replace(good, `"user_agent":"`, "\"user_agent\":\"\xff\xfe", 1),
+		strings.Replace(good, `"upstream_host":"`, "\"upstream_host\":\"\xc3\x28", 1),
+		strings.Replace(good, `{`, "{\"x\":[\"\xe2\x82\"],\"k\xff\":1,", 1),
+	} {
+		require.False(t, utf8.ValidString(line))
+		for _, path := range []string{"fast", "sonic"} {
+			var p Parser
+			var r Record
+			parse := p.Parse
+			if path == "sonic" {
+				parse = p.ParseSonic
+			}
+			require.NoError(t, parse([]byte(line), &r), path)
+			require.True(t, r.InvalidUTF8Ignored, path)
+			require.Equal(t, ResultSuccess, r.Result, path)
+			require.Equal(t, "outbound|9080|v2|reviews.default.svc.cluster.local", string(r.UpstreamCluster), path)
+			require.NoError(t, parse([]byte(good), &r), path)
+			require.False(t, r.InvalidUTF8Ignored, "the flag is per record")
+		}
 	}
 }
 
@@ -352,7 +380,23 @@ func TestKeyOrderChange(t *testing.T) {
 // oracleAccepts says whether the reference decoders take b as one valid JSON object.
 func oracleAccepts(b []byte) bool {
 	b = trimSpace(b)
-	return len(b) > 0 && b[0] == '{' && utf8.Valid(b) && json.Valid(b)
+	return len(b) > 0 && b[0] == '{' && json.Valid(bytes.ToValidUTF8(b, []byte("\uFFFD")))
+}
+
+// oracleUsedFieldsValid decodes b with encoding/json, which replaces invalid UTF-8 by U+FFFD, and
+// reports whether every field fallbackwatch reads is free of U+FFFD: the second decoder's view
+// of the invalid-UTF-8 policy (parse/doc.go).
+func oracleUsedFieldsValid(b []byte) bool {
+	var m map[string]any
+	if json.Unmarshal(b, &m) != nil {
+		return false
+	}
+	for _, f := range usedFields {
+		if v, ok := m[fieldKeys[f]].(string); ok && strings.ContainsRune(v, utf8.RuneError) {
+			return false
+		}
+	}
+	return true
 }
 
 // FuzzParse is a differential fuzzer: every input the fast path accepts must be valid JSON to
@@ -380,6 +424,10 @@ func FuzzParse(f *testing.F) {
 		valid := oracleAccepts(line)
 		if err1 == nil {
 			require.True(t, valid, "accepted invalid JSON")
+			if !utf8.Valid(line) {
+				require.True(t, r1.InvalidUTF8Ignored)
+				require.True(t, oracleUsedFieldsValid(line), "accepted invalid UTF-8 in a field fallbackwatch reads")
+			}
 			err2 := o.ParseSonic(line, &r2)
 			require.NoError(t, err2, "fast path accepted what the oracle rejects")
 			require.Equal(t, viewOf(&r2), viewOf(&r1))

@@ -21,6 +21,7 @@ import (
 // reuse the line. Copy what you keep, e.g. with string(b) or Cluster.Owned.
 type Parser struct {
 	scratch []byte
+	fixed   []byte // a copy of a line with invalid UTF-8 replaced, see repair
 	orders  [numOrders]keyOrder // recent key orders, to predict the next record's keys
 	victim  int
 	// Declined counts the lines the fast scanner handed to the general decoder.
@@ -49,6 +50,16 @@ func (p *Parser) Parse(line []byte, r *Record) error {
 	if b[0] != '{' || len(b) == 1 {
 		return &Error{Reason: notObject(b), Offset: 0}
 	}
+	err := p.parseObject(b, r)
+	if pe, ok := err.(*Error); ok && pe.Reason == RejectInvalidUTF8 {
+		return p.repair(b, r, pe, p.parseObject)
+	}
+	return err
+}
+
+// parseObject extracts the record in the trimmed object b with the fast scanner, handing the
+// shapes it declines to the general decoder.
+func (p *Parser) parseObject(b []byte, r *Record) error {
 	found, err := p.scanObject(b, r)
 	if err == errDecline {
 		p.Declined++
@@ -61,6 +72,45 @@ func (p *Parser) Parse(line []byte, r *Record) error {
 		return &Error{Reason: SkipNotAccessLog, Offset: -1}
 	}
 	return finish(r)
+}
+
+// usedFields are the string fields fallbackwatch reads: invalid UTF-8 in one of them rejects
+// the record. upstream_host, request_id and every key fallbackwatch does not extract are not
+// read, and invalid bytes there are ignored (Record.InvalidUTF8Ignored).
+var usedFields = [...]field{fFallbackPath, fFallbackFinal, fFallbackResult, fUpstreamCluster, fResponseFlags,
+	fRouteName, fAuthority, fMethod, fPath, fStartTime, fProtocol}
+
+var replacementChar = []byte("\uFFFD")
+
+// repair decodes an object holding invalid UTF-8 (orig says where): every invalid byte becomes
+// U+FFFD in a copy that decode reads; the record is rejected when a field fallbackwatch reads
+// holds one, and kept otherwise. When the input holds U+FFFD of its own (raw or escaped),
+// replaced bytes could not be told from it and the record is rejected as before.
+func (p *Parser) repair(b []byte, r *Record, orig *Error, decode func([]byte, *Record) error) error {
+	if bytes.Contains(b, []byte("\xef\xbf\xbd")) || bytes.Contains(bytes.ToLower(b), []byte(`\ufffd`)) {
+		return orig
+	}
+	p.fixed = p.fixed[:0]
+	for rest := b; len(rest) > 0; {
+		c, n := utf8.DecodeRune(rest)
+		if c == utf8.RuneError && n == 1 {
+			p.fixed = append(p.fixed, replacementChar...)
+		} else {
+			p.fixed = append(p.fixed, rest[:n]...)
+		}
+		rest = rest[n:]
+	}
+	if err := decode(p.fixed, r); err != nil {
+		return err
+	}
+	for _, f := range usedFields {
+		if bytes.Contains(*r.stringField(f), replacementChar) {
+			r.Reset()
+			return &Error{Reason: RejectInvalidUTF8, Offset: orig.Offset, Field: fieldKeys[f], Msg: "invalid UTF-8 in a field fallbackwatch reads"}
+		}
+	}
+	r.InvalidUTF8Ignored = true
+	return nil
 }
 
 // notObject names the skip reason of a trimmed line that is not a whole JSON object: a record
@@ -107,11 +157,16 @@ func (p *Parser) ParseSonic(line []byte, r *Record) error {
 
 // parseSonic decodes the trimmed object b with sonic into a map.
 func (p *Parser) parseSonic(b []byte, r *Record) error {
+	if !utf8.Valid(b) {
+		return p.repair(b, r, &Error{Reason: RejectInvalidUTF8, Offset: invalidUTF8At(b), Msg: "invalid UTF-8"}, p.parseSonicValid)
+	}
+	return p.parseSonicValid(b, r)
+}
+
+// parseSonicValid decodes the trimmed object b, valid UTF-8, with sonic into a map.
+func (p *Parser) parseSonicValid(b []byte, r *Record) error {
 	r.Reset()
 	p.scratch = p.scratch[:0]
-	if !utf8.Valid(b) {
-		return &Error{Reason: RejectInvalidUTF8, Offset: invalidUTF8At(b), Msg: "invalid UTF-8"}
-	}
 	var m map[string]any
 	if err := sonicAPI.Unmarshal(b, &m); err != nil {
 		return classify(b, err)

@@ -29,6 +29,10 @@ type Record struct {
 	// or null. Istio's default JSON format has none of them; such a record says nothing about
 	// fallback, which is not the same as saying that no fallback happened.
 	FallbackFields bool
+	// InvalidUTF8Ignored reports that the line held invalid UTF-8 only where fallbackwatch does
+	// not read (user_agent, upstream_host, unknown keys): the bytes were replaced by U+FFFD
+	// and the record kept. Invalid UTF-8 in a field fallbackwatch reads rejects the record.
+	InvalidUTF8Ignored bool
 	// hasProtocol: the protocol key is present (a TCP record writes it as "-").
 	hasProtocol bool
 

@@ -54,6 +54,7 @@ type Pipeline struct {
 	bytesRead  *prometheus.CounterVec
 	accepted   *prometheus.CounterVec
 	incomplete *prometheus.CounterVec
+	badUTF8    *prometheus.CounterVec
 	rejected   *prometheus.CounterVec
 	skipped    *prometheus.CounterVec
 	ready      *prometheus.GaugeVec
@@ -92,6 +93,8 @@ func New(cfg Config) (*Pipeline, error) {
 			Help: "Access-log records parsed, by the side that wrote them: outbound (client side, judged), none (no upstream cluster, judged), inbound (server side), gateway, unknown."}, []string{"source", "direction"}),
 		incomplete: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fallbackwatch_records_incomplete_total",
 			Help: "Access-log records without ASM's fallback fields (missing=fallback_fields) or without a usable start_time (missing=start_time)."}, []string{"source", "missing"}),
+		badUTF8: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fallbackwatch_records_invalid_utf8_ignored_total",
+			Help: "Access-log records kept although they held invalid UTF-8, in fields fallbackwatch does not read (user_agent, upstream_host, unknown keys)."}, []string{"source"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fallbackwatch_lines_rejected_total",
 			Help: "Lines that looked like access-log records but could not be used, by reason."}, []string{"source", "reason"}),
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fallbackwatch_lines_skipped_total",
@@ -101,7 +104,7 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	p.SetRouting(cfg.Routing)
 	if cfg.Registerer != nil {
-		for _, c := range []prometheus.Collector{p.linesRead, p.bytesRead, p.accepted, p.incomplete, p.rejected, p.skipped, aggregate.NewCollector(cfg.Counters)} {
+		for _, c := range []prometheus.Collector{p.linesRead, p.bytesRead, p.accepted, p.incomplete, p.badUTF8, p.rejected, p.skipped, aggregate.NewCollector(cfg.Counters)} {
 			if err := cfg.Registerer.Register(c); err != nil {
 				return nil, err
 			}
@@ -198,6 +201,9 @@ func (s *Stream) record(o *record.Outcome) {
 	}
 	if !o.Timed {
 		s.p.incomplete.WithLabelValues(s.source, MissingStartTime).Inc()
+	}
+	if o.Rec.InvalidUTF8Ignored {
+		s.p.badUTF8.WithLabelValues(s.source).Inc()
 	}
 	if !o.Judged {
 		return

@@ -220,7 +220,7 @@ func build(acc *accumulator, files []FileCounts, health *healthLog, opts *Option
 			r.RecordsByDirection[parse.Direction(d).String()] = n
 		}
 	}
-	r.RecordsWithoutFallbackFields, r.RecordsWithoutTime = acc.noFields, acc.untimed
+	r.RecordsWithoutFallbackFields, r.RecordsWithoutTime, r.RecordsInvalidUTF8Ignored = acc.noFields, acc.untimed, acc.badUTF8
 	r.Notes = notes(acc)
 	if r.Checked {
 		for k, v := range acc.verdicts {

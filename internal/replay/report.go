@@ -20,6 +20,9 @@ type Report struct {
 	// RecordsWithoutTime counts records without a usable start_time (R20): counted in the
 	// groups, absent from the timeline and the health.
 	RecordsWithoutTime int64 `json:"records_without_time"`
+	// RecordsInvalidUTF8Ignored counts records kept although they held invalid UTF-8, in
+	// fields fallbackwatch does not read (parse/doc.go).
+	RecordsInvalidUTF8Ignored int64 `json:"records_invalid_utf8_ignored"`
 	// Notes say, once each, what is wrong with the input's format and what to change.
 	Notes            []string                    `json:"notes"`
 	RejectedReasons  map[string]int64            `json:"rejected_reasons"`

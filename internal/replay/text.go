@@ -38,6 +38,9 @@ func (r *Report) WriteText(w io.Writer) error {
 		p.f("records by direction: %s (outbound and none are routing decisions, judged below; inbound, gateway and unknown are only counted)\n",
 			counts(r.RecordsByDirection))
 	}
+	if r.RecordsInvalidUTF8Ignored > 0 {
+		p.f("%d records held invalid UTF-8 in fields fallbackwatch does not read (user_agent, upstream_host, unknown keys): kept\n", r.RecordsInvalidUTF8Ignored)
+	}
 	for _, n := range r.Notes {
 		p.f("NOTE: %s\n", n)
 	}

@@ -29,6 +29,7 @@ type accumulator struct {
 	directions [5]int64 // records by parse.Direction
 	noFields   int64    // records without the fallback fields
 	untimed    int64    // records without a usable start_time
+	badUTF8    int64    // records kept with invalid UTF-8 in fields fallbackwatch does not read
 	rejected   map[string]int64
 	skipped    map[string]int64
 	rejects    []Located
@@ -132,6 +133,9 @@ func (w *worker) line(line []byte, lineNo int64, health *routing.Timeline) {
 	}
 	if !o.Timed {
 		acc.untimed++
+	}
+	if rec.InvalidUTF8Ignored {
+		acc.badUTF8++
 	}
 	if !o.Judged {
 		return
@@ -310,6 +314,7 @@ func (a *accumulator) merge(o *accumulator) {
 	}
 	a.noFields += o.noFields
 	a.untimed += o.untimed
+	a.badUTF8 += o.badUTF8
 	a.lines.Total += o.lines.Total
 	a.lines.Records += o.lines.Records
 	a.lines.Rejected += o.lines.Rejected
