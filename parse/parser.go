@@ -21,7 +21,7 @@ import (
 // reuse the line. Copy what you keep, e.g. with string(b) or Cluster.Owned.
 type Parser struct {
 	scratch []byte
-	fixed   []byte // a copy of a line with invalid UTF-8 replaced, see repair
+	fixed   []byte              // a copy of a line with invalid UTF-8 replaced, see repair
 	orders  [numOrders]keyOrder // recent key orders, to predict the next record's keys
 	victim  int
 	// Declined counts the lines the fast scanner handed to the general decoder.
