@@ -3,6 +3,8 @@ package pipeline
 import (
 	"bytes"
 	"fmt"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -510,4 +512,35 @@ func TestNew(t *testing.T) {
 
 	_, err = New(Config{Counters: c, Registerer: reg})
 	require.Error(t, err, "a second pipeline on the same registry")
+}
+
+// TestFormatMismatchIsSaidOnce: Envoy TEXT lines (Istio's default encoding, verbatim from
+// istio.io) and records without the fallback keys are counted so that "format wrong" differs
+// from "no traffic" in Prometheus, and logged once per source with what to change (§3, §6).
+func TestFormatMismatchIsSaidOnce(t *testing.T) {
+	var logs bytes.Buffer
+	h := newHarness(t, Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	text, err := os.ReadFile(filepath.Join("..", "..", "testdata", "realworld", "logs", "istio-io-access-log.text.log"))
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(string(text)), "\n")
+	noFields := `{"upstream_cluster":"outbound|9080|v3|reviews.default.svc.cluster.local","response_code":"200","protocol":"HTTP/1.1","start_time":"2023-05-30T07:02:26.990Z"}`
+	for _, source := range []string{SourceFile, SourceKafka} {
+		st := h.p.NewStream(source, aggregate.Source{})
+		feed(st, lines...)
+		feed(st, lines...)
+		feed(st, noFields, noFields, "{", `  "upstream_cluster": "inbound|9080||",`, "}")
+	}
+	for _, source := range []string{SourceFile, SourceKafka} {
+		require.Equal(t, 4.0, testutil.ToFloat64(h.p.skipped.WithLabelValues(source, string(parse.SkipEnvoyText))))
+		require.Equal(t, 3.0, testutil.ToFloat64(h.p.skipped.WithLabelValues(source, string(parse.SkipMultilineJSON))))
+		require.Equal(t, 2.0, testutil.ToFloat64(h.p.incomplete.WithLabelValues(source, MissingFallbackFields)))
+		require.Equal(t, 2.0, testutil.ToFloat64(h.p.accepted.WithLabelValues(source, "outbound")))
+	}
+	out := logs.String()
+	require.Equal(t, 2, strings.Count(out, "Envoy TEXT access logs"), "once per source:\n%s", out)
+	require.Equal(t, 2, strings.Count(out, "printed over several lines"), out)
+	// The TEXT advice and the missing-fields advice each name the fields: 2 sources × 2.
+	require.Equal(t, 4, strings.Count(out, "com.aliyun.fallback:fallback-path"), out)
+	require.Contains(t, out, "source=kafka")
+	lintClean(t, h.reg)
 }
