@@ -16,6 +16,13 @@ const (
 	containerID = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 )
 
+// reviewsPods are the guide's reviews pods, one per subset. Their sidecars log the requests they
+// receive (server side, upstream_cluster inbound|9080||); the collector tails them beside
+// productpage's and counts them by direction, never as routing decisions.
+var reviewsPods = map[string]string{"v1": "reviews-v1-545db77b95-2ps7q", "v2": "reviews-v2-7bf8c9648f-7cf5d", "v3": "reviews-v3-84779c7bbc-4ktqn"}
+
+var reviewsIPs = map[string]string{"v1": "172.16.0.9", "v2": "172.16.0.11", "v3": "172.16.0.13"}
+
 func cluster(subset string) string { return "outbound|9080|" + subset + "|" + reviewsFQDN }
 
 // outcome is what happened to one request, in the terms of the fallback rules.
@@ -115,6 +122,47 @@ func renderRecord(o outcome, at time.Time, seq int) []byte {
 	return append(b, '}')
 }
 
+// renderServerRecord writes the record the sidecar of the reviews pod that served o logs for it:
+// the same request seen from the receiving side, in the mesh's access-log format. A request
+// nobody served (R16) has none.
+func renderServerRecord(o outcome, at time.Time, seq int) []byte {
+	sub := o.finalSubset()
+	ip := reviewsIPs[sub]
+	code := "200"
+	if o.kind == direct {
+		code = strconv.Itoa(o.code)
+	}
+	v := map[string]string{
+		"authority": "reviews:9080", "authority_for": "reviews:9080", "bytes_received": "0", "bytes_sent": "442",
+		"downstream_local_address":  ip + ":9080",
+		"downstream_remote_address": "172.16.0.252:44448", "duration": "8",
+		"fallback_path": "-", "fallback_final_cluster_name": "-", "fallback_result": "-",
+		"istio_policy_status": "-", "method": "GET", "path": "/reviews/" + strconv.Itoa(seq%7),
+		"protocol": "HTTP/1.1", "request_id": fmt.Sprintf("e2e0%04x-5f3f-4060-b9fa-%012x", seq%0xffff, seq),
+		"requested_server_name": "outbound_.9080_." + sub + "_." + reviewsFQDN, "response_code": code,
+		"response_flags": "-", "route_name": "default",
+		"start_time": at.UTC().Format("2006-01-02T15:04:05.000Z"), "trace_id": fmt.Sprintf("%016x", seq),
+		"upstream_cluster": "inbound|9080||", "upstream_host": ip + ":9080",
+		"upstream_local_address": "127.0.0.6:51234", "upstream_service_time": "7", "upstream_transport_failure_reason": "-",
+		"user_agent":      "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/113.0.X.X Safari/537.36",
+		"x_forwarded_for": "-",
+	}
+	b := []byte{'{'}
+	for i, k := range seedKeys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendQuote(b, k)
+		b = append(b, ':')
+		s, err := json.Marshal(v[k])
+		if err != nil {
+			panic(err) // strings always marshal
+		}
+		b = append(b, s...)
+	}
+	return append(b, '}')
+}
+
 // envoyText is a line of Envoy's own text log, interleaved with the access log in the same
 // container output; the collector skips it (not_json).
 func envoyText(at time.Time, msg string) []byte {
@@ -138,13 +186,13 @@ func criLine(at time.Time, line []byte) []byte {
 }
 
 // fluentBitEnvelope wraps a line as Fluent Bit's Kafka output does with its kubernetes filter.
-func fluentBitEnvelope(at time.Time, line []byte) []byte {
+func fluentBitEnvelope(at time.Time, pod string, line []byte) []byte {
 	b, err := json.Marshal(map[string]any{
 		"log":    string(line) + "\n",
 		"stream": "stdout",
 		"time":   at.UTC().Format(time.RFC3339Nano),
 		"kubernetes": map[string]string{
-			"namespace_name": "default", "pod_name": podName, "container_name": "istio-proxy",
+			"namespace_name": "default", "pod_name": pod, "container_name": "istio-proxy",
 		},
 	})
 	if err != nil {

@@ -18,8 +18,10 @@ import (
 // sink is where the sidecar's output goes: a container log file on the node, or a Kafka topic
 // a log shipper produces to.
 type sink interface {
-	// write delivers lines (without newline) written at `at`.
+	// write delivers lines (without newline) productpage's sidecar wrote at `at`.
 	write(at time.Time, lines [][]byte) error
+	// writePod delivers lines the sidecar of another pod (one of reviewsPods) wrote at `at`.
+	writePod(pod string, at time.Time, lines [][]byte) error
 	// rotate rotates the log as the kubelet does; false when the sink has no such thing.
 	rotate() (bool, error)
 }
@@ -32,6 +34,7 @@ type nodeLogs struct {
 	podFile string
 	f       *os.File
 	rotated int
+	others  map[string]*os.File // the reviews pods' sidecar logs, by pod
 }
 
 func newNodeLogs(t *testing.T, root string) *nodeLogs {
@@ -45,7 +48,36 @@ func newNodeLogs(t *testing.T, root string) *nodeLogs {
 	n.f = f
 	t.Cleanup(func() { n.f.Close() })
 	require.NoError(t, os.Symlink(n.podFile, filepath.Join(root, "var/log/containers", podName+"_default_istio-proxy-"+containerID+".log")))
+	// The reviews pods run on the same node: the DaemonSet's glob tails their sidecars too.
+	n.others = map[string]*os.File{}
+	for i, sub := range []string{"v1", "v2", "v3"} {
+		pod := reviewsPods[sub]
+		dir := filepath.Join(root, "var/log/pods", fmt.Sprintf("default_%s_6c4f2e0a-8d1b-4b8e-9a57-3f1e2d9c0b7%d", pod, i), "istio-proxy")
+		require.NoError(t, os.MkdirAll(dir, 0o755))
+		file := filepath.Join(dir, "0.log")
+		f, err := os.OpenFile(file, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		require.NoError(t, err)
+		t.Cleanup(func() { f.Close() })
+		n.others[pod] = f
+		id := fmt.Sprintf("%d%s", i+1, containerID[1:])
+		require.NoError(t, os.Symlink(file, filepath.Join(root, "var/log/containers", pod+"_default_istio-proxy-"+id+".log")))
+	}
 	return n
+}
+
+func (n *nodeLogs) writePod(pod string, at time.Time, lines [][]byte) error {
+	f, ok := n.others[pod]
+	if !ok {
+		return fmt.Errorf("no log file for pod %s", pod)
+	}
+	var b []byte
+	for _, l := range lines {
+		b = append(b, criLine(at, l)...)
+	}
+	if _, err := f.Write(b); err != nil {
+		return fmt.Errorf("appending to %s's log: %w", pod, err)
+	}
+	return nil
 }
 
 // pattern is the glob the DaemonSet passes to the collector, under root.
@@ -132,9 +164,13 @@ func (k *kafkaTopic) createTopic(t *testing.T) {
 }
 
 func (k *kafkaTopic) write(at time.Time, lines [][]byte) error {
+	return k.writePod(podName, at, lines)
+}
+
+func (k *kafkaTopic) writePod(pod string, at time.Time, lines [][]byte) error {
 	recs := make([]*kgo.Record, len(lines))
 	for i, l := range lines {
-		recs[i] = &kgo.Record{Topic: k.topic, Partition: int32(k.next % k.parts), Value: fluentBitEnvelope(at, l)}
+		recs[i] = &kgo.Record{Topic: k.topic, Partition: int32(k.next % k.parts), Value: fluentBitEnvelope(at, pod, l)}
 		k.next++
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

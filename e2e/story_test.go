@@ -91,7 +91,8 @@ var phases = [...]phase{
 // tally is what the story wrote.
 type tally struct {
 	lines     int // physical lines (CRI lines, or Kafka messages of one line each)
-	records   int
+	records   int // productpage's records: the routing decisions
+	server    int // the reviews sidecars' records of the requests they served (direction inbound)
 	skipped   int // Envoy text lines
 	rejected  int // truncated records
 	byResult  map[string]int
@@ -147,6 +148,21 @@ func (s *story) requests(p phase, first, n int) {
 	}
 	require.NoError(s.t, s.sink.write(now, lines))
 	s.tally.lines += n
+	// The reviews pod that served each request logs it too, on the server side.
+	served := map[string][][]byte{}
+	for i := range n {
+		o := p.mix(first + i)
+		if sub := o.finalSubset(); sub != "" {
+			served[sub] = append(served[sub], renderServerRecord(o, now, s.seq-n+i+1))
+		}
+	}
+	for _, sub := range []string{"v1", "v2", "v3"} {
+		if l := served[sub]; len(l) > 0 {
+			require.NoError(s.t, s.sink.writePod(reviewsPods[sub], now, l))
+			s.tally.lines += len(l)
+			s.tally.server += len(l)
+		}
+	}
 }
 
 // run sends phase p's traffic at its rate, starting with record first, for at least min and
@@ -456,9 +472,13 @@ func (s *story) checkCounters(kafka, rotated bool, topic *kafkaTopic) {
 		require.Equal(t, w, got, expr)
 	}
 	tl := s.tally
-	t.Logf("written: %d lines, %d records %v, %d Envoy text lines, %d truncated records", tl.lines, tl.records, tl.byResult, tl.skipped, tl.rejected)
+	t.Logf("written: %d lines, %d records %v, %d server-side records, %d Envoy text lines, %d truncated records",
+		tl.lines, tl.records, tl.byResult, tl.server, tl.skipped, tl.rejected)
 	want(`sum(fallbackwatch_lines_read_total)`, float64(tl.lines))
-	want(`sum(fallbackwatch_records_accepted_total)`, float64(tl.records))
+	want(`sum(fallbackwatch_records_accepted_total)`, float64(tl.records+tl.server))
+	// Server-side records are counted by direction, never as routing decisions.
+	want(`sum(fallbackwatch_records_accepted_total{direction="outbound"})`, float64(tl.records))
+	want(`sum(fallbackwatch_records_accepted_total{direction="inbound"})`, float64(tl.server))
 	want(`sum(fallbackwatch_requests_total)`, float64(tl.records))
 	want(`sum(fallbackwatch_requests_total{source_namespace="default", source_workload="productpage-v1", destination_service="`+reviewsFQDN+`", route="default/reviews-route#0"})`, float64(tl.records))
 	wantBy(`sum by (result) (fallbackwatch_requests_total)`, "result", tl.byResult)
@@ -488,7 +508,7 @@ func (s *story) checkCounters(kafka, rotated bool, topic *kafkaTopic) {
 		require.True(t, rotated)
 		want(`sum(fallbackwatch_file_rotations_total{kind="rename"})`, 1)
 		want(`sum(fallbackwatch_file_truncations_total)`, 0)
-		want(`sum(fallbackwatch_files_tracked)`, 1)
+		want(`sum(fallbackwatch_files_tracked)`, 1+float64(len(reviewsPods)))
 		want(`sum(fallbackwatch_source_ready{source="file"})`, 1)
 	}
 }
