@@ -106,6 +106,11 @@ func renderRecord(o outcome, at time.Time, seq int) []byte {
 		v["upstream_cluster"], v["upstream_host"], v["upstream_local_address"] = cluster(o.primary), "-", "-"
 		v["response_code"], v["response_flags"], v["bytes_sent"], v["duration"], v["upstream_service_time"] = "503", "UH", "19", "0", "-"
 	}
+	return encodeRecord(v)
+}
+
+// encodeRecord writes v as one JSON object with the keys of the guide's format in its order.
+func encodeRecord(v map[string]string) []byte {
 	b := []byte{'{'}
 	for i, k := range seedKeys {
 		if i > 0 {
@@ -147,20 +152,7 @@ func renderServerRecord(o outcome, at time.Time, seq int) []byte {
 		"user_agent":      "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/113.0.X.X Safari/537.36",
 		"x_forwarded_for": "-",
 	}
-	b := []byte{'{'}
-	for i, k := range seedKeys {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendQuote(b, k)
-		b = append(b, ':')
-		s, err := json.Marshal(v[k])
-		if err != nil {
-			panic(err) // strings always marshal
-		}
-		b = append(b, s...)
-	}
-	return append(b, '}')
+	return encodeRecord(v)
 }
 
 // envoyText is a line of Envoy's own text log, interleaved with the access log in the same

@@ -204,6 +204,15 @@ func TestParseRules(t *testing.T) {
 	}
 }
 
+// decoder returns a new Parser's Parse ("fast") or ParseSonic ("sonic").
+func decoder(path string) func([]byte, *Record) error {
+	var p Parser
+	if path == "sonic" {
+		return p.ParseSonic
+	}
+	return p.Parse
+}
+
 // TestParseBad checks that every bad input gets its precise reason, on both paths, and that the
 // next record parses unharmed. The general path (ParseSonic) classifies its failures with
 // encoding/json, never with the fast scanner's validator, so agreement here is between two
@@ -260,12 +269,8 @@ func TestParseBad(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, path := range []string{"fast", "sonic"} {
-				var p Parser
 				var r Record
-				parse := p.Parse
-				if path == "sonic" {
-					parse = p.ParseSonic
-				}
+				parse := decoder(path)
 				err := parse([]byte(tt.line), &r)
 				var pe *Error
 				require.ErrorAs(t, err, &pe, path)
@@ -297,12 +302,8 @@ func TestInvalidUTF8InUnreadFields(t *testing.T) {
 	} {
 		require.False(t, utf8.ValidString(line))
 		for _, path := range []string{"fast", "sonic"} {
-			var p Parser
 			var r Record
-			parse := p.Parse
-			if path == "sonic" {
-				parse = p.ParseSonic
-			}
+			parse := decoder(path)
 			require.NoError(t, parse([]byte(line), &r), path)
 			require.True(t, r.InvalidUTF8Ignored, path)
 			require.Equal(t, ResultSuccess, r.Result, path)
