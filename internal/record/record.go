@@ -97,7 +97,7 @@ func Advice(r parse.Reason) string {
 }
 
 // MissingFallbackFieldsAdvice says what to add to a log format without the fallback keys.
-const MissingFallbackFieldsAdvice = "the log format lacks the fallback fields, so no record can show a fallback and none is judged; " +
+const MissingFallbackFieldsAdvice = "the log format lacks the fallback fields, so these records cannot show a fallback and their verdict is unknown; " +
 	"add to meshConfig.accessLogFormat: " + FallbackFieldsFormat
 
 // Options configure a Step.

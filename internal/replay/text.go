@@ -182,7 +182,10 @@ func (r *Report) writeService(p *printer, svc string) {
 func finalName(g Group, svc string) string {
 	fs, sub := serviceSubset([]byte(g.FinalCluster))
 	if fs == svc {
-		return orNone(sub)
+		if sub == "" {
+			return "(no subset)"
+		}
+		return sub
 	}
 	if sub == "" {
 		return fs
