@@ -172,3 +172,25 @@ func TestReplayQuotesControlBytes(t *testing.T) {
 	require.NotContains(t, out, "\x07", out)
 	require.Contains(t, out, `\x1b[31mred`, "the route is shown, quoted")
 }
+
+// TestUntimedRecordsAreCounted: records without a usable start_time (§7) are counted in the
+// groups and in records_without_time, and noted once; they are absent from the timeline.
+func TestUntimedRecordsAreCounted(t *testing.T) {
+	lines := []string{
+		`{"upstream_cluster":"outbound|9080|v3|reviews.default.svc.cluster.local","response_code":"200","protocol":"HTTP/1.1","fallback_result":"-"}`,
+		`{"upstream_cluster":"outbound|9080|v3|reviews.default.svc.cluster.local","response_code":"200","protocol":"HTTP/1.1","fallback_result":"-","start_time":"30/May/2023:07:02:26"}`,
+		`{"upstream_cluster":"outbound|9080|v3|reviews.default.svc.cluster.local","response_code":"200","protocol":"HTTP/1.1","fallback_result":"-","start_time":"1685430146.990"}`,
+	}
+	run := viaRun(t, lines, nil)
+	groups, rep := viaReplay(t, lines, nil, 1)
+	require.Equal(t, run, groups)
+	require.Equal(t, int64(2), rep.RecordsWithoutTime)
+	var timeline int64
+	for _, m := range rep.Timeline {
+		timeline += m.Requests
+	}
+	require.Equal(t, int64(1), timeline)
+	var text strings.Builder
+	require.NoError(t, rep.WriteText(&text))
+	require.Equal(t, 1, strings.Count(text.String(), "no usable start_time"), text.String())
+}
