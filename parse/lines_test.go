@@ -155,3 +155,39 @@ func TestLineReaderError(t *testing.T) {
 	_, err = lr.Next()
 	require.ErrorIs(t, err, boom)
 }
+
+// FuzzNextLine checks NextLine against strings.Split: the lines between newlines, without a last
+// empty one after a final newline, each without one trailing '\r', and over the cap rejected.
+func FuzzNextLine(f *testing.F) {
+	f.Add([]byte("a\r\nb\n\nc"), 2)
+	f.Add([]byte("\r\r\n"), 0)
+	f.Fuzz(func(t *testing.T, in []byte, maxLine int) {
+		maxLine %= 64
+		want := strings.Split(string(in), "\n")
+		if strings.HasSuffix(string(in), "\n") || len(in) == 0 {
+			want = want[:len(want)-1]
+		}
+		var got []string
+		for rest := in; len(rest) > 0; {
+			var line []byte
+			var err error
+			line, rest, err = NextLine(rest, maxLine)
+			if err != nil {
+				got = append(got, "<too long>")
+				continue
+			}
+			got = append(got, string(line))
+		}
+		for i, w := range want {
+			w = strings.TrimSuffix(w, "\r")
+			if maxLine > 0 && len(w) > maxLine {
+				w = "<too long>"
+			}
+			want[i] = w
+		}
+		require.Equal(t, len(want), len(got))
+		if len(want) > 0 {
+			require.Equal(t, want, got)
+		}
+	})
+}

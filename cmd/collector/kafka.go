@@ -14,7 +14,11 @@ import (
 const (
 	// defaultKafkaChains is how many producers (pods) may have a line open at once in one
 	// partition; past it the oldest open line is given up and counted.
-	defaultKafkaChains = 1024
+	defaultKafkaChains = 256
+	// defaultKafkaHeld bounds the bytes of the messages that open lines hold in one partition
+	// (at least two whole lines at --max-line-bytes); past it the oldest open line is given up
+	// and counted.
+	defaultKafkaHeld = 16 << 20
 	// defaultKafkaSpan is how many messages an open line may stay open for; past it the line is
 	// given up and counted, so a producer that died mid-line cannot hold the committed offset
 	// back for ever. It also bounds the messages a rebalance delivers twice.
@@ -36,11 +40,15 @@ type kafkaHandler struct {
 	envelope bool // messages are JSON envelopes (--kafka.envelope-field)
 	maxOpen  int
 	maxSpan  int64
+	maxHeld  int
 }
 
 func newKafkaHandler(p *pipeline.Pipeline, maxLine int, envelopeField string) *kafkaHandler {
+	if maxLine <= 0 {
+		maxLine = parse.DefaultMaxLine
+	}
 	return &kafkaHandler{p: p, maxLine: maxLine, envelope: envelopeField != "",
-		maxOpen: defaultKafkaChains, maxSpan: defaultKafkaSpan}
+		maxOpen: defaultKafkaChains, maxSpan: defaultKafkaSpan, maxHeld: max(defaultKafkaHeld, 2*maxLine)}
 }
 
 // partition is a kafkasrc.Partitioner.
@@ -55,6 +63,7 @@ type kafkaPartition struct {
 	idle   *pipeline.Stream         // frames messages that continue no open line
 	chains map[string]*list.Element // producer key -> element of open, holding *openLine
 	open   list.List                // open lines, oldest first line first
+	held   int                      // bytes of the messages of the open lines
 	free   []*pipeline.Stream
 }
 
@@ -62,6 +71,7 @@ type kafkaPartition struct {
 type openLine struct {
 	key   string
 	first int64 // offset of the message holding its first fragment
+	bytes int   // of the messages it spans: an upper bound of what its stream holds
 	st    *pipeline.Stream
 }
 
@@ -113,14 +123,18 @@ func (kp *kafkaPartition) Handle(m kafkasrc.Message) int64 {
 		st.End()
 	case el == nil:
 		// The message leaves a line open: the idle stream now belongs to its producer.
-		kp.chains[key] = kp.open.PushBack(&openLine{key: key, first: m.Offset, st: st})
+		kp.chains[key] = kp.open.PushBack(&openLine{key: key, first: m.Offset, bytes: len(m.Value), st: st})
+		kp.held += len(m.Value)
 		kp.idle = kp.stream()
 	case safe:
 		kp.close(el)
+	default:
+		el.Value.(*openLine).bytes += len(m.Value)
+		kp.held += len(m.Value)
 	}
 	for kp.open.Len() > 0 {
 		oldest := kp.open.Front().Value.(*openLine)
-		if kp.open.Len() <= kp.h.maxOpen && m.Offset-oldest.first < kp.h.maxSpan {
+		if kp.open.Len() <= kp.h.maxOpen && m.Offset-oldest.first < kp.h.maxSpan && kp.held <= kp.h.maxHeld {
 			break
 		}
 		kp.close(kp.open.Front()) // given up: counted as unterminated_partial
@@ -136,6 +150,7 @@ func (kp *kafkaPartition) Handle(m kafkasrc.Message) int64 {
 func (kp *kafkaPartition) close(el *list.Element) {
 	ol := kp.open.Remove(el).(*openLine)
 	delete(kp.chains, ol.key)
+	kp.held -= ol.bytes
 	ol.st.End()
 	kp.release(ol.st)
 }
@@ -143,7 +158,7 @@ func (kp *kafkaPartition) close(el *list.Element) {
 // Close drops the open lines without counting them: their first messages are not committed, so
 // whoever reads the partition next reads them again.
 func (kp *kafkaPartition) Close() {
-	kp.chains, kp.free, kp.idle = nil, nil, nil
+	kp.chains, kp.free, kp.idle, kp.held = nil, nil, nil, 0
 	kp.open.Init()
 }
 

@@ -80,6 +80,7 @@ func TestKafkaPartitionFraming(t *testing.T) {
 		envelope string
 		maxOpen  int
 		maxSpan  int64
+		maxHeld  int
 		msgs     []msg
 		resume   []int64 // after each message
 		records  map[string]float64
@@ -117,6 +118,12 @@ func TestKafkaPartitionFraming(t *testing.T) {
 			resume:   []int64{0, 0, 1, 1, 5},
 			records:  map[string]float64{"success": 1, "failed": 1},
 			rejected: map[string]float64{"unterminated_partial": 1}},
+		{name: "open lines over the byte bound: the oldest is given up", maxHeld: len(succP) + len(failP) - 1,
+			msgs:     []msg{{"a", succP}, {"b", failP}, {"b", failF}, {"a", succF}},
+			resume:   []int64{0, 1, 3, 4},
+			records:  map[string]float64{"failed": 1},
+			rejected: map[string]float64{"unterminated_partial": 1},
+			skipped:  1},
 		{name: "a line open too long is given up", maxSpan: 3,
 			msgs:     []msg{{"a", succP}, {"", corpus.SeedFailed}, {"", corpus.SeedFailed}, {"", corpus.SeedFailed}, {"a", succF}},
 			resume:   []int64{0, 0, 0, 4, 5},
@@ -132,6 +139,9 @@ func TestKafkaPartitionFraming(t *testing.T) {
 			}
 			if tt.maxSpan > 0 {
 				k.h.maxSpan = tt.maxSpan
+			}
+			if tt.maxHeld > 0 {
+				k.h.maxHeld = tt.maxHeld
 			}
 			ph := k.h.partition("istio-proxy", 0)
 			var resume []int64
