@@ -15,7 +15,8 @@ type Format uint8
 const (
 	// FormatAuto detects the format from the stream's first decisive line and keeps it.
 	FormatAuto Format = iota
-	// FormatRaw is one JSON object per line, as `kubectl logs` prints.
+	// FormatRaw is one JSON object per line, as `kubectl logs` prints, also behind the prefixes
+	// that `kubectl logs --prefix/--timestamps` and stern write (recognised per line).
 	FormatRaw
 	// FormatCRI is containerd/CRI-O: `<RFC 3339 time> <stdout|stderr> <P|F> <message>`.
 	FormatCRI
@@ -66,7 +67,8 @@ type Meta struct {
 
 // Framer turns the lines of one stream into JSON payloads: it detects and unwraps the container
 // runtime's format and reassembles partial lines per output stream (stdout, stderr) up to the
-// cap. Give each stream (file, Kafka partition) its own Framer. Not safe for concurrent use.
+// cap. Give each stream (a file; in Kafka, each producer) its own Framer. Not safe for
+// concurrent use.
 type Framer struct {
 	opts     Options
 	format   Format // detected or configured

@@ -49,9 +49,18 @@ func TestFramerPrefixes(t *testing.T) {
 			meta: Meta{Pod: pastePod, Container: "istio-proxy", Time: pasteTime}},
 		{name: "kubectl --prefix in a raw stream", line: "[pod/" + pastePod + "/istio-proxy] " + rec, want: rec, force: FormatRaw,
 			meta: Meta{Pod: pastePod, Container: "istio-proxy"}},
+		// The prefix of kubectl's own test (pkg/cmd/logs/logs_test.go:96) before a record.
+		{name: "kubectl --prefix, kubectl's test names", line: "[pod/test-pod/test-container] " + rec, want: rec,
+			meta: Meta{Pod: "test-pod", Container: "test-container"}},
+		{name: "kubectl --prefix, StatefulSet pod", line: "[pod/test-sts-0/test-container] " + rec, want: rec,
+			meta: Meta{Pod: "test-sts-0", Container: "test-container"}},
 		{name: "stern without colour", line: pastePod + " istio-proxy " + rec, want: rec,
 			meta: Meta{Pod: pastePod, Container: "istio-proxy"}},
 		{name: "stern with colour", line: "\x1b[96m" + pastePod + "\x1b[0m \x1b[36mistio-proxy\x1b[0m " + rec, want: rec,
+			meta: Meta{Pod: pastePod, Container: "istio-proxy"}},
+		// Several SGR parameters, as in stern's highlight tests (stern/tail_utils_test.go:129) and
+		// --pod-colors "31;1".
+		{name: "stern with bold colour", line: "\x1b[31;1m" + pastePod + "\x1b[0;22m \x1b[31;1mistio-proxy\x1b[0;22m " + rec, want: rec,
 			meta: Meta{Pod: pastePod, Container: "istio-proxy"}},
 		{name: "stern --all-namespaces with colour", line: "\x1b[96mdefault\x1b[0m \x1b[96m" + pastePod + "\x1b[0m \x1b[36mistio-proxy\x1b[0m " + rec, want: rec,
 			meta: Meta{Namespace: "default", Pod: pastePod, Container: "istio-proxy"}},
