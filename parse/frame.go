@@ -339,8 +339,9 @@ func nodeString(n interface{ String() (string, error) }) string {
 // that a later line of the same stream continues. It reads only the framing, cheaply, so that an
 // input can be cut where no stream has a line open.
 func Fragment(line []byte) (stream int, partial, ok bool) {
-	if _, stream, partial, _, ok = splitCRI(line); ok {
-		return stream, partial, true
+	if len(line) > 0 && line[0] >= '0' && line[0] <= '9' {
+		_, stream, partial, _, ok = splitCRI(line)
+		return stream, partial, ok
 	}
 	if !bytes.HasPrefix(line, []byte(`{"log":"`)) {
 		return 0, false, false
