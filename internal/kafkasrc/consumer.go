@@ -7,11 +7,13 @@
 // PartitionHandler says, after each message, from which offset the partition
 // would have to be read again (an earlier one while it holds the first part of
 // a record whose end has not arrived). Commits happen every CommitInterval, at
-// the end of each group generation (rebalance) and on shutdown. When a generation ends the consumer stops fetching, waits for the
-// handler calls in flight, commits, and only then rejoins the group; the
-// coordinator cannot hand a partition to another member before that, so a
-// rebalance re-delivers only messages whose final commit failed. Broker
-// outages are retried with exponential backoff while Ready reports false.
+// the end of each group generation (rebalance) and on shutdown. When a
+// generation ends the consumer stops fetching, waits for the handler calls in
+// flight, commits, closes the partition handlers and only then rejoins the
+// group; the coordinator cannot hand a partition to another member before
+// that, so a rebalance re-delivers only the messages after the oldest record
+// still open and those whose final commit failed. Broker outages and fetch
+// errors are retried with capped exponential backoff while Ready reports false.
 //
 // The package does not parse messages: a message's content, junk included, is
 // the handler's business, and the consumer never stops because of it.
