@@ -12,8 +12,9 @@
 // flight, commits, closes the partition handlers and only then rejoins the
 // group; the coordinator cannot hand a partition to another member before
 // that, so a rebalance re-delivers only the messages after the oldest record
-// still open and those whose final commit failed. Broker outages and fetch
-// errors are retried with capped exponential backoff while Ready reports false.
+// still open and those whose final commit failed. Broker outages are retried
+// with capped exponential backoff while Ready reports false; a partition's
+// fetch errors are retried with the same backoff.
 //
 // The package does not parse messages: a message's content, junk included, is
 // the handler's business, and the consumer never stops because of it.
