@@ -28,8 +28,9 @@ const (
 	RejectWrongType       Reason = "wrong_type" // e.g. response_code is an object
 	RejectBadCluster      Reason = "bad_cluster"
 	RejectBadFallbackPath Reason = "bad_fallback_path"
-	RejectBadEnvelope     Reason = "bad_envelope"     // a CRI or docker wrapper that cannot be read
-	RejectPartialOverflow Reason = "partial_overflow" // CRI partial fragments over the cap
+	RejectBadEnvelope     Reason = "bad_envelope"         // a CRI or docker wrapper that cannot be read
+	RejectPartialOverflow Reason = "partial_overflow"     // CRI partial fragments over the cap
+	RejectUnterminated    Reason = "unterminated_partial" // partial fragments whose input ended before the final one
 )
 
 // Skipped reports whether r is a skip reason (not an error in the input).

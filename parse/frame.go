@@ -15,7 +15,8 @@ type Format uint8
 const (
 	// FormatAuto detects the format from the stream's first decisive line and keeps it.
 	FormatAuto Format = iota
-	// FormatRaw is one JSON object per line, as `kubectl logs` prints.
+	// FormatRaw is one JSON object per line, as `kubectl logs` prints, also behind the prefixes
+	// that `kubectl logs --prefix/--timestamps` and stern write (recognised per line).
 	FormatRaw
 	// FormatCRI is containerd/CRI-O: `<RFC 3339 time> <stdout|stderr> <P|F> <message>`.
 	FormatCRI
@@ -66,7 +67,8 @@ type Meta struct {
 
 // Framer turns the lines of one stream into JSON payloads: it detects and unwraps the container
 // runtime's format and reassembles partial lines per output stream (stdout, stderr) up to the
-// cap. Give each stream (file, Kafka partition) its own Framer. Not safe for concurrent use.
+// cap. Give each stream (a file; in Kafka, each producer) its own Framer. Not safe for
+// concurrent use.
 type Framer struct {
 	opts     Options
 	format   Format // detected or configured
@@ -75,6 +77,7 @@ type Framer struct {
 	inner    []byte
 	meta     Meta
 	time     []byte // the runtime's timestamp of the last fragment; Meta copies it
+	names    nameCache
 }
 
 // NewFramer returns a Framer for opts.
@@ -105,7 +108,25 @@ func (f *Framer) Meta() Meta {
 
 // Reset forgets partial lines and the detected format.
 func (f *Framer) Reset() {
-	*f = Framer{opts: f.opts, format: f.opts.Format, partial: [2][]byte{f.partial[0][:0], f.partial[1][:0]}, inner: f.inner}
+	*f = Framer{opts: f.opts, format: f.opts.Format, partial: [2][]byte{f.partial[0][:0], f.partial[1][:0]}, inner: f.inner, names: f.names}
+}
+
+// End tells the Framer that its input is over, e.g. at the end of a self-contained Kafka
+// message: a partial line still held can never be completed. End returns an *Error with
+// RejectUnterminated when one was held (a line over the cap that was already reported is not
+// reported again), and then forgets everything as Reset does, so the next input's format is
+// detected afresh.
+func (f *Framer) End() error {
+	var err error
+	for s, held := range f.partial {
+		if len(held) > 0 {
+			err = &Error{Reason: RejectUnterminated, Offset: -1,
+				Msg: fmt.Sprintf("%s partial line of %d bytes without its final fragment", streamNames[s], len(held))}
+			break
+		}
+	}
+	f.Reset()
+	return err
 }
 
 // Frame takes one line (without its newline). It returns the JSON payload and true when the line
@@ -115,6 +136,7 @@ func (f *Framer) Reset() {
 // text log in a raw stream) are passed through as payloads for the Parser to skip.
 func (f *Framer) Frame(line []byte) ([]byte, bool, error) {
 	f.meta, f.time = Meta{}, f.time[:0]
+	line = bytes.TrimPrefix(line, bom)
 	if f.opts.EnvelopeField != "" {
 		inner, err := f.envelope(line)
 		if err != nil {
@@ -124,6 +146,9 @@ func (f *Framer) Frame(line []byte) ([]byte, bool, error) {
 	}
 	switch f.format {
 	case FormatRaw:
+		if len(line) > 0 && line[0] != '{' {
+			line, _ = f.unprefix(line)
+		}
 		return line, true, nil
 	case FormatCRI:
 		return f.cri(line)
@@ -145,6 +170,10 @@ func (f *Framer) Frame(line []byte) ([]byte, bool, error) {
 	if _, _, _, _, ok := splitCRI(line); ok {
 		f.format = FormatCRI
 		return f.cri(line)
+	}
+	if payload, ok := f.unprefix(line); ok {
+		f.format = FormatRaw
+		return payload, true, nil
 	}
 	return line, true, nil
 }
@@ -263,13 +292,38 @@ func (f *Framer) envelope(line []byte) ([]byte, error) {
 	if err != nil || node.TypeSafe() != ast.V_STRING {
 		return nil, &Error{Reason: RejectBadEnvelope, Offset: -1, Field: f.opts.EnvelopeField, Msg: "envelope field is not a string"}
 	}
-	if k, err := sonic.Get(b, "kubernetes"); err == nil {
-		f.meta.Namespace = nodeString(k.Get("namespace_name"))
-		f.meta.Pod = nodeString(k.Get("pod_name"))
-		f.meta.Container = nodeString(k.Get("container_name"))
-	}
+	f.meta = envelopeMeta(b)
 	f.inner = append(f.inner[:0], strings.TrimSuffix(s, "\n")...)
 	return f.inner, nil
+}
+
+// EnvelopeMeta reads where a JSON envelope's log line came from: the Kubernetes metadata that
+// Fluent Bit's kubernetes filter (kubernetes.namespace_name, pod_name, container_name) and
+// Vector's kubernetes_logs source (kubernetes.pod_namespace, pod_name, container_name) add, and
+// the top-level "stream" both keep from the container runtime. Fields that are absent are empty;
+// a line that is not a JSON object gives an empty Meta.
+func EnvelopeMeta(line []byte) Meta {
+	b := trimSpace(line)
+	if len(b) == 0 || b[0] != '{' {
+		return Meta{}
+	}
+	return envelopeMeta(b)
+}
+
+func envelopeMeta(b []byte) Meta {
+	var m Meta
+	if k, err := sonic.Get(b, "kubernetes"); err == nil {
+		m.Namespace = nodeString(k.Get("namespace_name"))
+		if m.Namespace == "" {
+			m.Namespace = nodeString(k.Get("pod_namespace"))
+		}
+		m.Pod = nodeString(k.Get("pod_name"))
+		m.Container = nodeString(k.Get("container_name"))
+	}
+	if s, err := sonic.Get(b, "stream"); err == nil {
+		m.Stream = nodeString(&s)
+	}
+	return m
 }
 
 func nodeString(n interface{ String() (string, error) }) string {
@@ -278,4 +332,34 @@ func nodeString(n interface{ String() (string, error) }) string {
 		return ""
 	}
 	return s
+}
+
+// Fragment reports whether line is framed by a container runtime (CRI, or docker's json-file)
+// and, when it is, its output stream (0 stdout, 1 stderr) and whether it is a partial fragment
+// that a later line of the same stream continues. It reads only the framing, cheaply, so that an
+// input can be cut where no stream has a line open.
+func Fragment(line []byte) (stream int, partial, ok bool) {
+	if len(line) > 0 && line[0] >= '0' && line[0] <= '9' {
+		_, stream, partial, _, ok = splitCRI(line)
+		return stream, partial, ok
+	}
+	if !bytes.HasPrefix(line, []byte(`{"log":"`)) {
+		return 0, false, false
+	}
+	// docker writes {"log":"<text>","stream":"<stdout|stderr>","time":"<time>"}; a complete
+	// line's text ends with an escaped newline.
+	i := bytes.LastIndex(line, []byte(`","stream":"`))
+	if i < 0 {
+		return 0, false, false
+	}
+	if bytes.HasPrefix(line[i+len(`","stream":"`):], []byte("stderr")) {
+		stream = 1
+	}
+	text := line[len(`{"log":"`):i]
+	backslashes := 0
+	for j := len(text) - 2; j >= 0 && text[j] == '\\'; j-- {
+		backslashes++
+	}
+	complete := len(text) >= 2 && text[len(text)-1] == 'n' && backslashes%2 == 1
+	return stream, !complete, true
 }

@@ -257,3 +257,58 @@ func FuzzFramer(f *testing.F) {
 		require.LessOrEqual(t, len(s.framer.partial[1]), maxLine)
 	})
 }
+
+func TestFragment(t *testing.T) {
+	tests := []struct {
+		name            string
+		line            string
+		stream          int
+		partial, framed bool
+	}{
+		{"cri final", criTime + " stdout F {}", 0, false, true},
+		{"cri partial", criTime + " stdout P {\"a\":", 0, true, true},
+		{"cri stderr partial", criTime + " stderr P x", 1, true, true},
+		{"cri tags", criTime + " stdout P:x y", 0, true, true},
+		{"docker complete", `{"log":"{}\n","stream":"stdout","time":"t"}`, 0, false, true},
+		{"docker partial", `{"log":"{\"a\":","stream":"stdout","time":"t"}`, 0, true, true},
+		{"docker stderr partial", `{"log":"x","stream":"stderr","time":"t"}`, 1, true, true},
+		{"docker text ending in a backslash and n", `{"log":"a\\n","stream":"stdout","time":"t"}`, 0, true, true},
+		{"docker text ending in a backslash and a newline", `{"log":"a\\\n","stream":"stdout","time":"t"}`, 0, false, true},
+		{"raw json", `{"response_code":"200"}`, 0, false, false},
+		{"text", "2023-05-30T07:02:26.990Z\tinfo\tads\tx", 0, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stream, partial, ok := Fragment([]byte(tt.line))
+			require.Equal(t, tt.framed, ok)
+			require.Equal(t, tt.partial, partial)
+			require.Equal(t, tt.stream, stream)
+			if ok {
+				// The Framer agrees: a partial fragment is held, a final one is not.
+				f := NewFramer(Options{})
+				_, _, err := f.Frame([]byte(tt.line))
+				require.NoError(t, err)
+				require.Equal(t, tt.partial, f.Pending())
+			}
+		})
+	}
+}
+
+func TestFramerEnd(t *testing.T) {
+	f := NewFramer(Options{})
+	_, ok, err := f.Frame([]byte(criTime + " stdout P {\"a\":"))
+	require.NoError(t, err)
+	require.False(t, ok)
+	var pe *Error
+	require.ErrorAs(t, f.End(), &pe)
+	require.Equal(t, RejectUnterminated, pe.Reason)
+	require.False(t, f.Pending())
+	require.Equal(t, FormatAuto, f.Format(), "End forgets the detected format")
+	require.NoError(t, f.End(), "nothing held: nothing to count")
+	// A line over the cap was already counted: its end is not counted again.
+	f = NewFramer(Options{MaxLine: 4})
+	_, _, err = f.Frame([]byte(criTime + " stdout P 123456"))
+	require.ErrorAs(t, err, &pe)
+	require.Equal(t, RejectPartialOverflow, pe.Reason)
+	require.NoError(t, f.End())
+}

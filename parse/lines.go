@@ -121,16 +121,48 @@ func (lr *LineReader) Next() ([]byte, error) {
 func (lr *LineReader) emit(line []byte, n int64) ([]byte, error) {
 	lr.lines++
 	lr.offset += lr.skipped + n
-	if len(line) > 0 && line[len(line)-1] == '\r' {
-		line = line[:len(line)-1]
-	}
+	line = dropCR(line)
 	if lr.skipping || len(line) > lr.max {
 		size := lr.skipped + int64(len(line))
 		lr.skipping, lr.skipped = false, 0
-		return nil, &Error{Reason: RejectTooLong, Offset: -1,
-			Msg: "line " + strconv.FormatInt(lr.lines, 10) + " has " + strconv.FormatInt(size, 10) + " bytes or more, over the cap of " + strconv.Itoa(lr.max)}
+		return nil, tooLong(lr.lines, size, lr.max)
 	}
 	return line, nil
+}
+
+// NextLine cuts the first line off buf the way LineReader reads one: the line ends at '\n' (or
+// at the end of buf), a '\r' before the newline is dropped, and rest is what follows the newline.
+// A line over maxLine bytes (maxLine > 0) is returned as a nil line and an *Error with
+// RejectTooLong. Loop while len(rest) > 0: a buffer ending in '\n' has no empty last line.
+func NextLine(buf []byte, maxLine int) (line, rest []byte, err error) {
+	if i := bytes.IndexByte(buf, '\n'); i >= 0 {
+		line, rest = buf[:i], buf[i+1:]
+	} else {
+		line = buf
+	}
+	line = dropCR(line)
+	if maxLine > 0 && len(line) > maxLine {
+		return nil, rest, tooLong(0, int64(len(line)), maxLine)
+	}
+	return line, rest, nil
+}
+
+// dropCR drops the '\r' of a CRLF line ending.
+func dropCR(line []byte) []byte {
+	if len(line) > 0 && line[len(line)-1] == '\r' {
+		return line[:len(line)-1]
+	}
+	return line
+}
+
+// tooLong is the RejectTooLong error of a line of at least size bytes; lineNo 0 when unknown.
+func tooLong(lineNo, size int64, maxLine int) *Error {
+	where := "line"
+	if lineNo > 0 {
+		where += " " + strconv.FormatInt(lineNo, 10)
+	}
+	return &Error{Reason: RejectTooLong, Offset: -1,
+		Msg: where + " has " + strconv.FormatInt(size, 10) + " bytes or more, over the cap of " + strconv.Itoa(maxLine)}
 }
 
 func (lr *LineReader) grow() {

@@ -59,6 +59,25 @@ func TestLineReader(t *testing.T) {
 		"data+EOF": iotest.DataErrReader,
 	}
 	for _, tt := range tests {
+		t.Run(tt.name+"/NextLine", func(t *testing.T) {
+			// NextLine splits a buffer held whole exactly as LineReader splits a stream.
+			var got []string
+			for rest := []byte(tt.in); len(rest) > 0; {
+				var line []byte
+				var err error
+				line, rest, err = NextLine(rest, tt.max)
+				var pe *Error
+				if errors.As(err, &pe) {
+					require.Equal(t, RejectTooLong, pe.Reason)
+					require.Nil(t, line)
+					got = append(got, "<too long>")
+					continue
+				}
+				require.NoError(t, err)
+				got = append(got, string(line))
+			}
+			require.Equal(t, tt.want, got)
+		})
 		for rn, wrap := range readers {
 			t.Run(tt.name+"/"+rn, func(t *testing.T) {
 				lr := NewLineReader(wrap(strings.NewReader(tt.in)), tt.max)
@@ -68,7 +87,8 @@ func TestLineReader(t *testing.T) {
 				require.Equal(t, int64(len(tt.in)), lr.BytesRead())
 				require.Equal(t, int64(len(tt.want)), lr.Lines())
 				if tt.max > 0 {
-					require.LessOrEqual(t, len(lr.buf), max(tt.max+2, 64<<10))
+					// The buffer never grows past a line at the cap plus "\r\n".
+					require.LessOrEqual(t, len(lr.buf), tt.max+2, "buffer size")
 				}
 			})
 		}
@@ -134,4 +154,40 @@ func TestLineReaderError(t *testing.T) {
 	lr = NewLineReader(iotest.ErrReader(boom), 0)
 	_, err = lr.Next()
 	require.ErrorIs(t, err, boom)
+}
+
+// FuzzNextLine checks NextLine against strings.Split: the lines between newlines, without a last
+// empty one after a final newline, each without one trailing '\r', and over the cap rejected.
+func FuzzNextLine(f *testing.F) {
+	f.Add([]byte("a\r\nb\n\nc"), 2)
+	f.Add([]byte("\r\r\n"), 0)
+	f.Fuzz(func(t *testing.T, in []byte, maxLine int) {
+		maxLine %= 64
+		want := strings.Split(string(in), "\n")
+		if strings.HasSuffix(string(in), "\n") || len(in) == 0 {
+			want = want[:len(want)-1]
+		}
+		var got []string
+		for rest := in; len(rest) > 0; {
+			var line []byte
+			var err error
+			line, rest, err = NextLine(rest, maxLine)
+			if err != nil {
+				got = append(got, "<too long>")
+				continue
+			}
+			got = append(got, string(line))
+		}
+		for i, w := range want {
+			w = strings.TrimSuffix(w, "\r")
+			if maxLine > 0 && len(w) > maxLine {
+				w = "<too long>"
+			}
+			want[i] = w
+		}
+		require.Equal(t, len(want), len(got))
+		if len(want) > 0 {
+			require.Equal(t, want, got)
+		}
+	})
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	"os/signal"
 	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -230,10 +228,11 @@ func serve(ctx context.Context, env cli.Env, f *runFlags, format parse.Format, s
 		if f.kafkaStart == "last" {
 			start = kafka.LastOffset
 		}
-		kh := &kafkaHandler{p: pl, streams: map[int]*pipeline.Stream{}}
-		c, err := kafkasrc.New(kafkasrc.Config{Brokers: strings.Split(f.brokers, ","), Topic: f.topic, Group: f.group,
+		kh := newKafkaHandler(pl, f.maxLine, f.envelopeField)
+		c, err := kafkasrc.NewPartitioned(kafkasrc.Config{Brokers: strings.Split(f.brokers, ","), Topic: f.topic, Group: f.group,
 			StartOffset: start, CommitInterval: f.kafkaCommit,
-			SessionTimeout: f.kafkaSession, RebalanceTimeout: f.kafkaSession, HeartbeatInterval: f.kafkaBeat, Logger: logger, Registerer: reg}, kh.handle)
+			SessionTimeout: f.kafkaSession, RebalanceTimeout: f.kafkaSession, HeartbeatInterval: f.kafkaBeat, Logger: logger, Registerer: reg,
+			Ready: func(v bool) { pl.SetReady(pipeline.SourceKafka, v) }}, kh.partition)
 		if err != nil {
 			return err
 		}
@@ -359,34 +358,3 @@ func (h *fileHandler) TooLong(path string, _ int64, _ int) {
 }
 
 func (h *fileHandler) Close(path string) { delete(h.streams, path) }
-
-// kafkaHandler gives each partition its own stream; partitions are handled concurrently.
-type kafkaHandler struct {
-	p       *pipeline.Pipeline
-	mu      sync.Mutex
-	streams map[int]*pipeline.Stream
-}
-
-func (h *kafkaHandler) handle(m kafkasrc.Message) {
-	h.mu.Lock()
-	st := h.streams[m.Partition]
-	if st == nil {
-		st = h.p.NewStream(pipeline.SourceKafka, aggregate.Source{})
-		h.streams[m.Partition] = st
-	}
-	h.mu.Unlock()
-	v := m.Value
-	for len(v) > 0 {
-		line := v
-		if i := bytes.IndexByte(v, '\n'); i >= 0 {
-			line, v = v[:i], v[i+1:]
-		} else {
-			v = nil
-		}
-		line = bytes.TrimSuffix(line, []byte{'\r'})
-		if len(line) == 0 && len(v) == 0 {
-			break
-		}
-		st.Line(line)
-	}
-}

@@ -55,6 +55,10 @@ type Config struct {
 	// attempts to reach the group coordinator or a partition leader.
 	RetryBackoffMin, RetryBackoffMax time.Duration
 
+	// Ready, when set, is called with the consumer's readiness (see
+	// Consumer.Ready) whenever it is set, e.g. to export it as a metric.
+	Ready func(bool)
+
 	// Logger receives connection and group events; nil discards them.
 	Logger *slog.Logger
 	// Registerer receives the consumer's metrics; nil keeps them unregistered.

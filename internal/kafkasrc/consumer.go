@@ -3,21 +3,26 @@
 // to a Handler.
 //
 // Delivery is at-least-once. An offset is committed only after the handler has
-// returned for the message (and every earlier one of its partition), every
-// CommitInterval, at the end of each group generation (rebalance) and on
-// shutdown. When a generation ends the consumer stops fetching, waits for the
-// handler calls in flight, commits, and only then rejoins the group; the
-// coordinator cannot hand a partition to another member before that, so a
-// rebalance re-delivers only messages whose final commit failed. Broker
-// outages are retried with exponential backoff while Ready reports false.
+// accounted for the message and every earlier one of its partition: a
+// PartitionHandler says, after each message, from which offset the partition
+// would have to be read again (an earlier one while it holds the first part of
+// a record whose end has not arrived). Commits happen every CommitInterval, at
+// the end of each group generation (rebalance) and on shutdown. When a
+// generation ends the consumer stops fetching, waits for the handler calls in
+// flight, commits, closes the partition handlers and only then rejoins the
+// group; the coordinator cannot hand a partition to another member before
+// that, so a rebalance re-delivers only the messages after the oldest record
+// still open and those whose final commit failed. Broker outages are retried
+// with capped exponential backoff while Ready reports false; a partition's
+// fetch errors are retried with the same backoff.
 //
 // The package does not parse messages: a message's content, junk included, is
 // the handler's business, and the consumer never stops because of it.
 //
 // Metrics (docs/metrics.md): fallbackwatch_kafka_consumer_lag{topic,partition},
-// fallbackwatch_kafka_messages_total{topic},
-// fallbackwatch_kafka_commit_errors_total{topic} and
-// fallbackwatch_source_ready{source="kafka"}.
+// fallbackwatch_kafka_messages_total{topic} and
+// fallbackwatch_kafka_commit_errors_total{topic}. Readiness is reported through
+// Config.Ready to whoever exports it.
 package kafkasrc
 
 import (
@@ -52,14 +57,45 @@ type Message struct {
 // concurrently for different partitions and must be safe for that. Message
 // fields are valid only during the call. When Handler returns, the message
 // counts as accounted for and its offset may be committed: a message that
-// cannot be used (garbage, poison) is the handler's to count and drop.
+// cannot be used (garbage, poison) is the handler's to count and drop. A
+// handler that keeps state between messages is a Partitioner.
 type Handler func(m Message)
+
+// PartitionHandler receives the messages of one partition for one group
+// generation, from one goroutine, in offset order.
+type PartitionHandler interface {
+	// Handle takes one message and returns the offset from which the
+	// partition would have to be read again for nothing to be lost: m.Offset+1
+	// when this message and every earlier one are accounted for, or the offset
+	// of the first message of the oldest record still incomplete. Returned
+	// offsets never decrease; the consumer commits at most this offset.
+	Handle(m Message) (resume int64)
+	// Close ends the generation for the partition, which may now go to
+	// another member; that member reads again from the committed offset, so
+	// state about incomplete records is to be dropped, not counted.
+	Close()
+}
+
+// Partitioner returns the PartitionHandler of a partition a generation
+// assigns to this member. It is called concurrently for different partitions.
+type Partitioner func(topic string, partition int) PartitionHandler
+
+// Each is the Partitioner of a Handler: every message is accounted for when h
+// returns.
+func Each(h Handler) Partitioner {
+	return func(string, int) PartitionHandler { return each(h) }
+}
+
+type each Handler
+
+func (h each) Handle(m Message) int64 { h(m); return m.Offset + 1 }
+func (h each) Close()                 {}
 
 // Consumer reads one topic as a consumer group member. Create it with New and
 // drive it with Run.
 type Consumer struct {
 	cfg Config
-	h   Handler
+	p   Partitioner
 	m   *metrics
 	log *slog.Logger
 
@@ -73,10 +109,23 @@ type Consumer struct {
 }
 
 // New checks cfg (filling defaults), registers the metrics and returns a
-// Consumer. It does not connect; Run does.
+// Consumer whose messages go to h. It does not connect; Run does.
 func New(cfg Config, h Handler) (*Consumer, error) {
-	var errs []error
 	if h == nil {
+		return newConsumer(cfg, nil)
+	}
+	return newConsumer(cfg, Each(h))
+}
+
+// NewPartitioned is New for a handler that keeps state per partition, such
+// as the first fragments of a record split over several messages.
+func NewPartitioned(cfg Config, p Partitioner) (*Consumer, error) {
+	return newConsumer(cfg, p)
+}
+
+func newConsumer(cfg Config, p Partitioner) (*Consumer, error) {
+	var errs []error
+	if p == nil {
 		errs = append(errs, errors.New("kafka consumer: nil handler"))
 	}
 	if err := cfg.Validate(); err != nil {
@@ -89,10 +138,9 @@ func New(cfg Config, h Handler) (*Consumer, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.ready.Set(0)
 	return &Consumer{
 		cfg: cfg,
-		h:   h,
+		p:   p,
 		m:   m,
 		log: cfg.Logger.With("source", "kafka", "topic", cfg.Topic, "group", cfg.Group),
 	}, nil
@@ -107,10 +155,8 @@ func (c *Consumer) setReady(v bool) {
 	if c.ready.Swap(v) != v {
 		c.log.Info("kafka source readiness changed", "ready", v)
 	}
-	if v {
-		c.m.ready.Set(1)
-	} else {
-		c.m.ready.Set(0)
+	if c.cfg.Ready != nil {
+		c.cfg.Ready(v)
 	}
 }
 
@@ -135,6 +181,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		return errors.New("kafka consumer: Run is already running")
 	}
 	defer c.running.Store(false)
+	c.setReady(false) // until the first generation
 
 	transport := &kafka.Transport{ClientID: "fallbackwatch"}
 	defer transport.CloseIdleConnections()
@@ -201,6 +248,9 @@ type partition struct {
 	// next is the offset after the last handled message; negative (a
 	// kafka.FirstOffset/LastOffset start) until the first one.
 	next atomic.Int64
+	// resume is the offset the handler says the partition must be read
+	// again from: at most next. It is what gets committed.
+	resume atomic.Int64
 	// handled counts handler returns in this generation.
 	handled atomic.Int64
 	// hwm is the latest high watermark seen; first the log start offset;
@@ -220,6 +270,7 @@ func (c *Consumer) startGeneration(gen *kafka.Generation, client *kafka.Client) 
 	for _, pa := range assigned {
 		p := &partition{id: pa.ID, label: strconv.Itoa(pa.ID), committed: pa.Offset}
 		p.next.Store(pa.Offset)
+		p.resume.Store(pa.Offset)
 		p.hwm.Store(-1)
 		p.first.Store(-1)
 		parts = append(parts, p)
@@ -269,6 +320,9 @@ func (c *Consumer) readPartition(ctx context.Context, p *partition, start int64)
 		c.log.Error("setting kafka partition offset", "partition", p.id, "offset", start, "err", err)
 	}
 	gauge := c.m.lag.WithLabelValues(c.cfg.Topic, p.label)
+	h := c.p(c.cfg.Topic, p.id)
+	defer h.Close()
+	failures := 0
 	for {
 		// FetchMessage may return a prefetched message even when ctx is
 		// done; stop handling as soon as the generation ends.
@@ -280,13 +334,20 @@ func (c *Consumer) readPartition(ctx context.Context, p *partition, start int64)
 			if ctx.Err() != nil {
 				return
 			}
-			// The reader keeps retrying with backoff and reports an
-			// error after several failed attempts. Readiness follows
-			// the group: losing the coordinator ends the generation.
-			c.log.Warn("reading kafka partition", "partition", p.id, "err", err)
+			// The reader retries with backoff itself and reports an error
+			// after several failed attempts; wait before asking again so a
+			// lasting failure does not spin. Readiness follows the group:
+			// losing the coordinator ends the generation.
+			failures++
+			d := backoff(failures, c.cfg.RetryBackoffMin, c.cfg.RetryBackoffMax)
+			c.log.Warn("reading kafka partition, retrying", "partition", p.id, "err", err, "attempt", failures, "backoff", d)
+			if !sleep(ctx, d) {
+				return
+			}
 			continue
 		}
-		c.h(Message{
+		failures = 0
+		resume := h.Handle(Message{
 			Topic:     m.Topic,
 			Partition: m.Partition,
 			Offset:    m.Offset,
@@ -295,6 +356,7 @@ func (c *Consumer) readPartition(ctx context.Context, p *partition, start int64)
 			Time:      m.Time,
 			Headers:   m.Headers,
 		})
+		storeMax(&p.resume, min(resume, m.Offset+1))
 		p.next.Store(m.Offset + 1)
 		p.handled.Add(1)
 		storeMax(&p.hwm, m.HighWaterMark)
@@ -386,8 +448,8 @@ func (c *Consumer) commit(gen *kafka.Generation, parts []*partition, final bool)
 		// Load handled before next: a message finishing in between makes
 		// the unsettled count an overestimate, never an underestimate.
 		handled[i] = p.handled.Load()
-		if next := p.next.Load(); next >= 0 && next != p.committed {
-			offsets[p.id] = next
+		if resume := p.resume.Load(); resume >= 0 && resume > p.committed {
+			offsets[p.id] = resume
 		}
 	}
 	if len(offsets) == 0 {

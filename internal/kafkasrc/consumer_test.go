@@ -2,11 +2,13 @@ package kafkasrc
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -268,6 +270,8 @@ func TestBrokerRestart(t *testing.T) {
 	s := newSink()
 	cfg := c.config(t, c.group())
 	cfg.Registerer = reg
+	var reported atomic.Int32 // what Config.Ready last said: 0 never, 1 false, 2 true
+	cfg.Ready = func(v bool) { reported.Store(map[bool]int32{false: 1, true: 2}[v]) }
 	r := start(t, cfg, s.handle)
 
 	const before, after = 90, 150
@@ -277,12 +281,13 @@ func TestBrokerRestart(t *testing.T) {
 
 	c.stop()
 	waitFor(t, "not ready during the outage", 20*time.Second, func() bool { return !r.Ready() })
-	require.Equal(t, 0.0, testutil.ToFloat64(r.m.ready))
+	require.Equal(t, int32(1), reported.Load(), "Config.Ready reports the outage")
 	time.Sleep(500 * time.Millisecond) // a few failed attempts
 	require.False(t, r.Ready())
 
 	c.restart()
 	waitFor(t, "ready after the broker is back", 30*time.Second, r.Ready)
+	require.Equal(t, int32(2), reported.Load(), "Config.Ready reports the recovery")
 	c.produce(numbered("after", after), -1)
 	waitFor(t, "messages produced after the restart", 30*time.Second, func() bool { return s.unique() == before+after })
 	r.stop(t)
@@ -369,26 +374,22 @@ fallbackwatch_kafka_consumer_lag{partition="2",topic="` + topic + `"} 0
 # HELP fallbackwatch_kafka_messages_total Kafka messages consumed and passed to the handler.
 # TYPE fallbackwatch_kafka_messages_total counter
 fallbackwatch_kafka_messages_total{topic="` + topic + `"} 24
-# HELP fallbackwatch_source_ready 1 when the source is open and reading.
-# TYPE fallbackwatch_source_ready gauge
-fallbackwatch_source_ready{source="kafka"} 1
 `
-	metricsEventually(t, reg, stuck, "fallbackwatch_kafka_consumer_lag", "fallbackwatch_kafka_messages_total", "fallbackwatch_source_ready")
+	metricsEventually(t, reg, stuck, "fallbackwatch_kafka_consumer_lag", "fallbackwatch_kafka_messages_total")
 
 	close(release)
 	caughtUp := strings.NewReplacer(`topic="`+topic+`"} 7`, `topic="`+topic+`"} 0`, "} 24", "} 31").Replace(stuck)
-	metricsEventually(t, reg, caughtUp, "fallbackwatch_kafka_consumer_lag", "fallbackwatch_kafka_messages_total", "fallbackwatch_source_ready")
+	metricsEventually(t, reg, caughtUp, "fallbackwatch_kafka_consumer_lag", "fallbackwatch_kafka_messages_total")
 	problems, err := testutil.GatherAndLint(reg)
 	require.NoError(t, err)
 	require.Empty(t, problems)
 	require.Equal(t, 1, testutil.CollectAndCount(reg, "fallbackwatch_kafka_commit_errors_total"))
 
 	r.stop(t)
-	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
-# HELP fallbackwatch_source_ready 1 when the source is open and reading.
-# TYPE fallbackwatch_source_ready gauge
-fallbackwatch_source_ready{source="kafka"} 0
-`), "fallbackwatch_source_ready", "fallbackwatch_kafka_consumer_lag"))
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(""), "fallbackwatch_kafka_consumer_lag"))
+	// Readiness is the collector's to export (through Config.Ready): the source declares no
+	// series of its own for it.
+	require.Zero(t, testutil.CollectAndCount(reg, "fallbackwatch_source_ready"))
 }
 
 func metricsEventually(t *testing.T, reg *prometheus.Registry, want string, names ...string) {
@@ -396,4 +397,57 @@ func metricsEventually(t *testing.T, reg *prometheus.Registry, want string, name
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		assert.NoError(c, testutil.GatherAndCompare(reg, strings.NewReader(want), names...))
 	}, 20*time.Second, 20*time.Millisecond)
+}
+
+// holder is a PartitionHandler that keeps the record begun at offset hold open: it accounts for
+// every message but asks to be read again from hold once it has seen it.
+type holder struct {
+	hold   int64
+	closed *atomic.Int32
+	seen   *atomic.Int64
+}
+
+func (h holder) Handle(m Message) int64 {
+	h.seen.Add(1)
+	return min(m.Offset+1, h.hold)
+}
+
+func (h holder) Close() { h.closed.Add(1) }
+
+// An offset is committed only up to what the handler says is accounted for: a partition holding
+// the first part of a record at offset 3 commits 3, however far it has read, also at the end of
+// the generation; the next member reads again from there.
+func TestCommitStopsAtResume(t *testing.T) {
+	c := newCluster(t, 1, false)
+	const n = 10
+	c.produce(numbered("m", n), 0)
+	var closed atomic.Int32
+	var seen atomic.Int64
+	cons, err := NewPartitioned(c.config(t, c.group()), func(topic string, partition int) PartitionHandler {
+		require.Equal(t, c.topic, topic)
+		require.Equal(t, 0, partition)
+		return holder{hold: 3, closed: &closed, seen: &seen}
+	})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- cons.Run(ctx) }()
+	waitFor(t, "every message", 20*time.Second, func() bool { return seen.Load() == n })
+	waitFor(t, "a commit", 5*time.Second, func() bool { return c.committed(c.group())[0] == 3 })
+	time.Sleep(300 * time.Millisecond) // several commit intervals
+	require.Equal(t, int64(3), c.committed(c.group())[0], "committed past the open record")
+	cancel()
+	require.NoError(t, <-done)
+	require.Equal(t, int32(1), closed.Load(), "Close ends the partition's generation")
+	require.Equal(t, int64(3), c.committed(c.group())[0], "the final commit stops at the open record too")
+
+	// The next member starts at the open record's first message.
+	s := newSink()
+	r := start(t, c.config(t, c.group()), s.handle)
+	waitFor(t, "the messages from the open record on", 20*time.Second, func() bool { return s.unique() == n-3 })
+	r.stop(t)
+	for off := int64(3); off < n; off++ {
+		require.Equal(t, 1, s.seen[[2]int64{0, off}], "offset %d", off)
+	}
+	require.Equal(t, int64(n), c.committed(c.group())[0])
 }

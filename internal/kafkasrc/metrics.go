@@ -11,7 +11,6 @@ type metrics struct {
 	lag          *prometheus.GaugeVec // topic, partition
 	messages     prometheus.Counter   // topic
 	commitErrors prometheus.Counter   // topic
-	ready        prometheus.Gauge     // source="kafka"
 }
 
 func newMetrics(reg prometheus.Registerer, topic string) (*metrics, error) {
@@ -27,18 +26,12 @@ func newMetrics(reg prometheus.Registerer, topic string) (*metrics, error) {
 		Name: "fallbackwatch_kafka_consumer_lag",
 		Help: "High watermark minus the next offset to read, per assigned partition.",
 	}, []string{"topic", "partition"})
-	ready := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "fallbackwatch_source_ready",
-		Help: "1 when the source is open and reading.",
-	}, []string{"source"})
-
 	m := &metrics{
 		lag:          lag,
 		messages:     messages.WithLabelValues(topic),
 		commitErrors: commitErrors.WithLabelValues(topic),
 	}
 	if reg == nil {
-		m.ready = ready.WithLabelValues("kafka")
 		return m, nil
 	}
 	cs := []prometheus.Collector{messages, commitErrors, lag}
@@ -50,19 +43,5 @@ func newMetrics(reg prometheus.Registerer, topic string) (*metrics, error) {
 			return nil, fmt.Errorf("registering kafka source metrics for topic %q: %w", topic, err)
 		}
 	}
-	// fallbackwatch_source_ready is shared with the collector's other sources: use the gauge
-	// already registered when there is one.
-	if err := reg.Register(ready); err != nil {
-		are, ok := err.(prometheus.AlreadyRegisteredError)
-		existing, isVec := are.ExistingCollector.(*prometheus.GaugeVec)
-		if !ok || !isVec {
-			for _, done := range cs {
-				reg.Unregister(done)
-			}
-			return nil, fmt.Errorf("registering kafka source metrics for topic %q: %w", topic, err)
-		}
-		ready = existing
-	}
-	m.ready = ready.WithLabelValues("kafka")
 	return m, nil
 }

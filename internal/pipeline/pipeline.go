@@ -224,6 +224,15 @@ func ruleLabel(r string) string {
 	return r
 }
 
+// End ends the stream's input (a self-contained Kafka message, a fragment chain given up): a
+// partial line still held is counted as rejected (parse.RejectUnterminated), and framing starts
+// afresh, detecting the format again.
+func (s *Stream) End() {
+	if err := s.framer.End(); err != nil {
+		s.fail(err)
+	}
+}
+
 // TooLong counts a line that was over the cap and skipped by the reader.
 func (s *Stream) TooLong() {
 	s.lines.Inc()

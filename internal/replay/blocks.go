@@ -3,6 +3,8 @@ package replay
 import (
 	"bytes"
 	"io"
+
+	"github.com/fallbackwatch/fallbackwatch/parse"
 )
 
 // block is a run of whole lines of one input, handed to one worker. Workers number lines within
@@ -17,8 +19,8 @@ type block struct {
 // blockReader cuts an input into blocks of whole lines of at most size bytes, reading straight
 // into each block's buffer; only the unfinished line at a block's end is copied, to the start of
 // the next block. A line that does not fit in a block (size is at least twice the line cap) is
-// left out and noted in the next block. A CRI partial line (tag P) never ends a block, so a record
-// that the container runtime split is reassembled within one block.
+// left out and noted in the next block. Blocks end only where no stream has a partial line open
+// (see cutPoint).
 type blockReader struct {
 	r       io.Reader
 	size    int
@@ -93,6 +95,14 @@ func (br *blockReader) next(dst []byte) (block, error) {
 
 // cutPoint returns how many bytes of buf form whole lines to hand out, or -1 when buf holds no
 // newline at all although it is full. Lines over the cap that do fit are left for the worker.
+//
+// A block is cut only where no output stream has a partial line open (a CRI "P" line, or a
+// docker line without its newline, not yet followed by the same stream's final fragment), so
+// every record the container runtime split is reassembled within one block by a framer reset at
+// the block's start: the blocks, and so the report, do not depend on the number of workers. buf
+// starts at such a point (the previous cut), so a scan from its start knows which chains are
+// open. Only a buffer without any such point (a chain longer than the block) is cut at its last
+// newline; the framer's cap rejects that record however the input is cut.
 func (br *blockReader) cutPoint(buf []byte) int {
 	if br.eof {
 		return len(buf)
@@ -101,15 +111,22 @@ func (br *blockReader) cutPoint(buf []byte) int {
 	if last < 0 {
 		return -1
 	}
-	end := last
-	for end >= 0 {
-		start := bytes.LastIndexByte(buf[:end], '\n') + 1
-		if !isCRIPartial(buf[start:end]) {
-			return end + 1
+	whole := buf[:last+1]
+	clean := -1
+	var open [2]bool
+	for rest := whole; len(rest) > 0; {
+		var line []byte
+		line, rest, _ = parse.NextLine(rest, 0)
+		if stream, partial, ok := parse.Fragment(line); ok {
+			open[stream] = partial
 		}
-		end = start - 1
+		if !open[0] && !open[1] {
+			clean = len(whole) - len(rest)
+		}
 	}
-	// Only CRI partials in a full buffer: hand them out; the framer caps the record.
+	if clean > 0 {
+		return clean
+	}
 	return last + 1
 }
 
@@ -121,19 +138,4 @@ func (br *blockReader) finish(buf []byte, cut int) block {
 	br.skipped = 0
 	br.seq++
 	return b
-}
-
-// isCRIPartial reports whether line is a CRI log line with the partial tag:
-// "<time> <stream> P <text>".
-func isCRIPartial(line []byte) bool {
-	sp := bytes.IndexByte(line, ' ')
-	if sp < 20 || sp > 40 || line[0] < '0' || line[0] > '9' {
-		return false
-	}
-	rest := line[sp+1:]
-	sp2 := bytes.IndexByte(rest, ' ')
-	if sp2 < 0 || len(rest) < sp2+3 {
-		return false
-	}
-	return rest[sp2+1] == 'P' && rest[sp2+2] == ' '
 }

@@ -79,6 +79,7 @@ func newWorker(opts *Options) *worker {
 // Lines are numbered within the block (from 0) until fixLines makes them absolute.
 func (w *worker) process(b *block) blockResult {
 	w.seq = b.seq
+	w.framer.Reset() // blocks are cut where no partial line is open (blockReader.cutPoint)
 	health := routing.NewTimeline()
 	for n := 0; n < b.skipped; n++ {
 		w.acc.lines.Total++
