@@ -110,11 +110,7 @@ func New(cfg Config) (*Pipeline, error) {
 			}
 		}
 		if err := cfg.Registerer.Register(p.ready); err != nil {
-			are, ok := err.(prometheus.AlreadyRegisteredError)
-			if !ok {
-				return nil, err
-			}
-			p.ready = are.ExistingCollector.(*prometheus.GaugeVec)
+			return nil, err
 		}
 	}
 	return p, nil
@@ -228,8 +224,8 @@ func ruleLabel(r string) string {
 // partial line still held is counted as rejected (parse.RejectUnterminated), and framing starts
 // afresh, detecting the format again.
 func (s *Stream) End() {
-	if err := s.framer.End(); err != nil {
-		s.fail(err)
+	if o := s.step.End(); o != nil {
+		s.p.rejected.WithLabelValues(s.source, string(o.Reason)).Inc()
 	}
 }
 

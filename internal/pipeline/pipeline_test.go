@@ -495,7 +495,8 @@ fallbackwatch_source_ready{source="kafka"} 0
 	require.Equal(t, 3.0, sum(h.series(t, aggregate.MetricRequests)))
 }
 
-// TestNew covers the configuration errors and a shared source_ready gauge.
+// TestNew covers the configuration errors, and fallbackwatch_source_ready being declared by the
+// pipeline alone: a registry that already holds one is a conflict, not a silent share.
 func TestNew(t *testing.T) {
 	_, err := New(Config{})
 	require.ErrorContains(t, err, "no counters")
@@ -503,15 +504,21 @@ func TestNew(t *testing.T) {
 	c, err := aggregate.NewCounters(aggregate.Config{})
 	require.NoError(t, err)
 	reg := prometheus.NewRegistry()
-	ready := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "fallbackwatch_source_ready", Help: "1 when the source is open and reading."}, []string{"source"})
-	reg.MustRegister(ready)
 	p, err := New(Config{Counters: c, Registerer: reg})
-	require.NoError(t, err, "a source_ready gauge registered by a source first is shared")
+	require.NoError(t, err)
 	p.SetReady(SourceStdin, true)
-	require.Equal(t, 1.0, testutil.ToFloat64(ready.WithLabelValues(SourceStdin)))
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`# HELP fallbackwatch_source_ready 1 when the source is open and reading.
+# TYPE fallbackwatch_source_ready gauge
+fallbackwatch_source_ready{source="stdin"} 1
+`), "fallbackwatch_source_ready"))
 
 	_, err = New(Config{Counters: c, Registerer: reg})
 	require.Error(t, err, "a second pipeline on the same registry")
+
+	other := prometheus.NewRegistry()
+	other.MustRegister(prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "fallbackwatch_source_ready", Help: "1 when the source is open and reading."}, []string{"source"}))
+	_, err = New(Config{Counters: c, Registerer: other})
+	require.Error(t, err, "source_ready declared elsewhere")
 }
 
 // TestFormatMismatchIsSaidOnce: Envoy TEXT lines (Istio's default encoding, verbatim from

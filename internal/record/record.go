@@ -153,6 +153,20 @@ func (s *Step) Pending() bool { return s.framer.Pending() }
 // Reset drops the framing state: a partial record held is forgotten.
 func (s *Step) Reset() { s.framer.Reset() }
 
+// End tells the Step that its input is over (a self-contained Kafka message, a fragment chain
+// given up). A partial record still held becomes a Rejected outcome with
+// parse.RejectUnterminated; otherwise End returns nil. Framing then starts afresh, detecting the
+// format again.
+func (s *Step) End() *Outcome {
+	err := s.framer.End()
+	if err == nil {
+		return nil
+	}
+	o := &s.out
+	*o = Outcome{Kind: Rejected, Err: err, Reason: parse.RejectUnterminated}
+	return o
+}
+
 // Line takes one line without its newline and returns what it became.
 func (s *Step) Line(line []byte) *Outcome {
 	o := &s.out

@@ -1,7 +1,6 @@
 package replay
 
 import (
-	"bytes"
 	"encoding/binary"
 	"time"
 
@@ -79,7 +78,7 @@ func newWorker(opts *Options) *worker {
 // Lines are numbered within the block (from 0) until fixLines makes them absolute.
 func (w *worker) process(b *block) blockResult {
 	w.seq = b.seq
-	w.framer.Reset() // blocks are cut where no partial line is open (blockReader.cutPoint)
+	w.step.Reset() // blocks are cut where no partial line is open (blockReader.cutPoint)
 	health := routing.NewTimeline()
 	for n := 0; n < b.skipped; n++ {
 		w.acc.lines.Total++
@@ -88,15 +87,9 @@ func (w *worker) process(b *block) blockResult {
 	data := b.data
 	lineNo := int64(b.skipped)
 	for len(data) > 0 {
-		var line []byte
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			line, data = data[:i], data[i+1:]
-		} else {
-			line, data = data, nil
-		}
-		if len(line) > 0 && line[len(line)-1] == '\r' {
-			line = line[:len(line)-1]
-		}
+		// No cap here: line() counts a line over the cap as rejected where it stands.
+		line, rest, _ := parse.NextLine(data, 0)
+		data = rest
 		w.line(line, lineNo, health)
 		lineNo++
 	}
