@@ -286,7 +286,7 @@ func (ch *Checker) check(rec *parse.Record, at time.Time) Verdict {
 	req := reqView{authority: rec.Authority, method: rec.Method, path: rec.Path}
 	var first failure
 	candidates := 0
-	for _, r := range vs.HTTP {
+	for _, r := range vs.Routes() {
 		m := matchRoute(r, &req)
 		if m == triFalse {
 			continue

@@ -3,6 +3,7 @@ package routing
 import (
 	"fmt"
 	"sort"
+	"strings"
 )
 
 // Severity says whether a finding makes the configuration wrong or only surprising.
@@ -69,18 +70,11 @@ func (c *Config) Lint() []Finding {
 		out = append(out, Finding{Severity: sev, Code: code, Rule: rule, File: src.File, Line: src.Line,
 			Resource: vs.Resource(), Path: path, Message: fmt.Sprintf(format, args...)})
 	}
-	owner := map[string]*VirtualService{}
+	c.lintHosts(add)
 	for _, vs := range c.VirtualServices {
-		for _, h := range vs.Hosts {
-			if prev, ok := owner[h]; ok && prev != vs && sameGateways(prev, vs) {
-				add(SeverityWarning, CodeDuplicateHost, "R8", vs, vs.Source, "spec.hosts",
-					"host %s is also claimed by %s; only one VirtualService per host is used for sidecars", h, prev.Resource())
-			} else if !ok {
-				owner[h] = vs
-			}
-		}
 		c.lintRoutes(vs, add)
 	}
+	out = append(out, c.delegation...)
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].File != out[j].File {
 			return out[i].File < out[j].File
@@ -90,19 +84,115 @@ func (c *Config) Lint() []Finding {
 	return out
 }
 
-func sameGateways(a, b *VirtualService) bool {
-	isMesh := func(v *VirtualService) bool {
-		if len(v.Gateways) == 0 {
+// meshBound reports whether v applies to sidecars: no gateways, or "mesh" among them.
+func meshBound(v *VirtualService) bool {
+	if len(v.Gateways) == 0 {
+		return true
+	}
+	for _, g := range v.Gateways {
+		if g == "mesh" {
 			return true
 		}
-		for _, g := range v.Gateways {
-			if g == "mesh" {
-				return true
+	}
+	return false
+}
+
+// hostScope is a host as seen from one exportTo scope ("*" for every namespace).
+type hostScope struct{ scope, host string }
+
+// lintHosts reports VirtualServices bound to sidecars whose hosts collide where they are visible,
+// as Istio's ConflictingMeshGatewayHostsAnalyzer does (IST0109): hosts are grouped by exportTo
+// scope; a host exported to some namespaces also collides with every host exported to all
+// namespaces that it matches, wildcards included (*.productpage.d against *.d).
+func (c *Config) lintHosts(add addFunc) {
+	groups := map[hostScope][]*VirtualService{}
+	var keys []hostScope
+	for _, vs := range c.VirtualServices {
+		if vs.IsDelegate() || !meshBound(vs) {
+			continue
+		}
+		for _, scope := range exportScopes(vs) {
+			for _, h := range vs.Hosts {
+				k := hostScope{scope, h}
+				if _, ok := groups[k]; !ok {
+					keys = append(keys, k)
+				}
+				groups[k] = append(groups[k], vs)
 			}
 		}
-		return false
 	}
-	return isMesh(a) && isMesh(b)
+	reported := map[*VirtualService]bool{}
+	for _, k := range keys {
+		list := append([]*VirtualService(nil), groups[k]...)
+		if k.scope != "*" {
+			for _, o := range keys {
+				if o.scope == "*" && hostMatches(k.host, o.host) {
+					list = append(list, groups[o]...)
+				}
+			}
+		}
+		distinct := map[*VirtualService]bool{}
+		var names []string
+		for _, vs := range list {
+			if !distinct[vs] {
+				distinct[vs] = true
+				names = append(names, vs.ID())
+			}
+		}
+		if len(distinct) < 2 {
+			continue
+		}
+		sort.Strings(names)
+		for _, vs := range list {
+			if reported[vs] {
+				continue
+			}
+			reported[vs] = true
+			add(SeverityWarning, CodeDuplicateHost, "R8", vs, vs.Source, "spec.hosts",
+				"the VirtualServices %s bound to the mesh claim the same host %s (IST0109): sidecars use only one of them per host",
+				strings.Join(names, ","), k.host)
+		}
+	}
+}
+
+// exportScopes are the namespaces a VirtualService is visible in, "*" for all.
+func exportScopes(v *VirtualService) []string {
+	if len(v.ExportTo) == 0 {
+		return []string{"*"}
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, e := range v.ExportTo {
+		if e == "*" {
+			return []string{"*"}
+		}
+		if e == "." {
+			e = v.Namespace
+		}
+		if !seen[e] {
+			seen[e] = true
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// hostMatches is Istio's host.Name.Matches: equal names, or a wildcard ("*.x") whose suffix the
+// other name ends with; two wildcards match when one's suffix ends with the other's.
+func hostMatches(a, b string) bool {
+	aw, bw := strings.HasPrefix(a, "*"), strings.HasPrefix(b, "*")
+	switch {
+	case aw && bw:
+		if len(a) < len(b) {
+			return strings.HasSuffix(b[1:], a[1:])
+		}
+		return strings.HasSuffix(a[1:], b[1:])
+	case aw:
+		return strings.HasSuffix(b, a[1:])
+	case bw:
+		return strings.HasSuffix(a, b[1:])
+	}
+	return a == b
 }
 
 type addFunc func(sev Severity, code, rule string, vs *VirtualService, src Source, path, format string, args ...any)

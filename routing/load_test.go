@@ -91,11 +91,11 @@ func TestLoadBad(t *testing.T) {
 		},
 		"invalid-yaml.bad.yaml": {{5, 0, "", "invalid YAML"}},
 		"structure.bad.yaml": {
-			{6, 10, "spec.hosts", "at least one host"},
 			{9, 20, "spec.http[0].match[0].uri.regex", "invalid RE2 regex"},
 			{10, 12, "spec.http[0].match[1].uri", "exactly one of exact, prefix, regex"},
 			{12, 20, "spec.http[0].route[0].destination", "destination without host"},
 			{13, 15, "spec.http[0].route[0].weight", `want an integer, got "ten"`},
+			{15, 3, "spec.tcp", "delegate virtual service must have no tcp route"},
 			{17, 17, "spec.tcp[0].route[0].fallback", "only on http routes (R4)"},
 			{19, 13, "apiVersion", `unsupported apiVersion "networking.istio.io/v2"`},
 			{24, 1, "metadata.name", "without metadata.name"},
