@@ -2,7 +2,9 @@ package routing
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fallbackwatch/fallbackwatch/parse"
@@ -82,26 +84,79 @@ type Checker struct {
 	lastAuth []byte
 	lastVS   *VirtualService
 	hasLast  bool
-	// unknown caches the message of "no VirtualService" verdicts by authority and cluster:
-	// hosts without a VirtualService are common, and their records should cost no allocation.
-	unknown map[string]string
 }
 
 // noVirtualService explains an Unknown verdict for a record whose host has no VirtualService.
+// The messages are cached in the Config, shared by all its Checkers and bounded: authorities
+// are chosen by clients, so the cache must not grow with them.
 func (ch *Checker) noVirtualService(rec *parse.Record) string {
 	k := append(append(append(ch.scratch[:0], rec.Authority...), 0), rec.PrimaryCluster()...)
 	ch.scratch = k
-	if msg, ok := ch.unknown[string(k)]; ok {
+	cache := ch.cfg.unknownMsgs
+	if msg, ok := cache.get(k); ok {
 		return msg
 	}
-	msg := fmt.Sprintf("no VirtualService for authority %q or cluster %q", rec.Authority, rec.PrimaryCluster())
-	if ch.unknown == nil {
-		ch.unknown = map[string]string{}
-	}
-	if len(ch.unknown) < maxClusters {
-		ch.unknown[string(k)] = msg
-	}
+	msg := fmt.Sprintf("no VirtualService for authority %s or cluster %s", quoteCapped(rec.Authority), quoteCapped(rec.PrimaryCluster()))
+	cache.put(k, msg)
 	return msg
+}
+
+// maxQuoted caps the bytes of record input quoted in a message.
+const maxQuoted = 128
+
+// quoteCapped quotes b, cut to maxQuoted bytes with "…" when longer.
+func quoteCapped(b []byte) string {
+	if len(b) > maxQuoted {
+		return strconv.Quote(string(b[:maxQuoted])) + "…"
+	}
+	return strconv.Quote(string(b))
+}
+
+// msgCache is a bounded map from a record key to a message, shared by the Checkers of one Config
+// and safe for concurrent use. Once full it keeps what it has; a nil *msgCache caches nothing.
+type msgCache struct {
+	mu  sync.RWMutex
+	m   map[string]string
+	max int
+}
+
+// Bounds of the shared message cache: entries, and the longest key cached.
+const (
+	maxCachedMessages = 4096
+	maxCachedKey      = 512
+)
+
+func newMsgCache(max int) *msgCache { return &msgCache{m: map[string]string{}, max: max} }
+
+func (c *msgCache) get(k []byte) (string, bool) {
+	if c == nil {
+		return "", false
+	}
+	c.mu.RLock()
+	v, ok := c.m[string(k)]
+	c.mu.RUnlock()
+	return v, ok
+}
+
+func (c *msgCache) put(k []byte, v string) {
+	if c == nil || len(k) > maxCachedKey {
+		return
+	}
+	c.mu.Lock()
+	if len(c.m) < c.max {
+		c.m[string(k)] = v
+	}
+	c.mu.Unlock()
+}
+
+// len is the number of cached entries.
+func (c *msgCache) len() int {
+	if c == nil {
+		return 0
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.m)
 }
 
 // clusterInfo is what a Checker remembers about one cluster name.

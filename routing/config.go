@@ -57,8 +57,8 @@ type Config struct {
 	DestinationRules []*DestinationRule
 	// Ignored lists what was skipped: resources of other kinds ("<file>:<line>: <kind> <name>")
 	// and documents that are not Kubernetes objects at all, such as a Helm Chart.yaml or
-	// values.yaml, a package.json or an OpenAPI file ("<file>:<line>: not a Kubernetes object
-	// (no apiVersion and kind)").
+	// values.yaml, a package.json or an OpenAPI file: top-level documents without kind
+	// ("<file>:<line>: not a Kubernetes object (no apiVersion and kind)").
 	Ignored []string
 	// Notes are facts about the input worth telling the user that do not make it wrong, such as
 	// one object defined twice ("<file>:<line>: <message>"), in load order.
@@ -71,6 +71,11 @@ type Config struct {
 	services map[string]bool            // every FQDN the configuration names
 	// delegation are the findings of resolving delegate VirtualServices.
 	delegation []Finding
+	// unknownMsgs caches the messages of "no VirtualService" verdicts by authority and cluster
+	// for every Checker of the configuration: hosts without a VirtualService are common, and
+	// their records should cost no allocation, but authorities are chosen by clients, so the
+	// cache is bounded per process, not per Checker.
+	unknownMsgs *msgCache
 }
 
 // VirtualService is one VirtualService resource.
@@ -362,12 +367,12 @@ func (m *StringMatch) String() string {
 
 // Match is one HTTPMatchRequest block; its conditions are ANDed (R8).
 type Match struct {
-	Name          string
-	URI           *StringMatch
-	Method        *StringMatch
-	Authority     *StringMatch
-	Scheme        *StringMatch
-	Headers       map[string]*StringMatch
+	Name      string
+	URI       *StringMatch
+	Method    *StringMatch
+	Authority *StringMatch
+	Scheme    *StringMatch
+	Headers   map[string]*StringMatch
 	// WithoutHeaders match when the header is absent or does not match (R9).
 	WithoutHeaders map[string]*StringMatch
 	IgnoreURICase  bool
@@ -465,6 +470,7 @@ func (c *Config) index() {
 	c.byShort = map[string]*VirtualService{}
 	c.subsets = map[string]map[string]bool{}
 	c.services = map[string]bool{}
+	c.unknownMsgs = newMsgCache(maxCachedMessages)
 	c.resolveDelegates()
 	for _, dr := range c.DestinationRules {
 		c.services[dr.Host] = true

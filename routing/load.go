@@ -463,8 +463,12 @@ func (l *loader) object(n *yaml.Node, path string) {
 		l.errf(n, path, "want a Kubernetes resource (a mapping with apiVersion and kind), got %s", kindName(n))
 		return
 	}
-	if path == "" && !l.hasKey(n, "apiVersion") && !l.hasKey(n, "kind") {
-		l.skip(n, "not a Kubernetes object (no apiVersion and kind)")
+	if path == "" && !l.hasKey(n, "kind") {
+		if l.hasKey(n, "apiVersion") {
+			l.skip(n, "not a Kubernetes object (apiVersion without kind)")
+		} else {
+			l.skip(n, "not a Kubernetes object (no apiVersion and kind)")
+		}
 		return
 	}
 	top := map[string]*yaml.Node{}

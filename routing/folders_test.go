@@ -1,0 +1,208 @@
+package routing
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestOneObjectPerName: the same kind/namespace/name twice is one object, the later definition
+// in load order winning as `kubectl apply -f DIR` applies files in lexical order; a note names
+// both places.
+func TestOneObjectPerName(t *testing.T) {
+	c, err := Load("testdata/dup")
+	require.NoError(t, err)
+	require.Len(t, c.VirtualServices, 1, "a-old.yaml, b-new.yaml and b-new.yaml's second document are one object")
+	require.Len(t, c.DestinationRules, 1)
+	d := c.Decide(Request{Authority: "reviews", Path: "/"}, 0, nil)
+	require.Equal(t, "outbound|80|v2|"+reviews, d.UpstreamCluster, "the last definition routes")
+	require.Len(t, c.Notes, 2, "%v", c.Notes)
+	require.Contains(t, c.Notes[0], filepath.Join("testdata", "dup", "b-new.yaml")+":1:")
+	require.Contains(t, c.Notes[0], filepath.Join("testdata", "dup", "a-old.yaml"))
+	require.Contains(t, c.Notes[1], "earlier in the same file")
+	for _, f := range c.Lint() {
+		require.NotEqual(t, CodeDuplicateHost, f.Code, "an object does not conflict with itself: %s", f)
+	}
+}
+
+// TestOneObjectBookinfo: this repository's own Bookinfo folder holds two versions of
+// default/reviews-route; the later file (sample2.yaml) is the one in force.
+func TestOneObjectBookinfo(t *testing.T) {
+	c, err := Load("../testdata/bookinfo")
+	require.NoError(t, err)
+	require.Len(t, c.VirtualServices, 1)
+	require.Equal(t, filepath.Join("../testdata/bookinfo", "sample2.yaml"), c.VirtualServices[0].File)
+	require.Len(t, c.Notes, 1)
+	for _, f := range c.Lint() {
+		require.NotEqual(t, CodeDuplicateHost, f.Code, "%s", f)
+	}
+}
+
+// TestFolderAsPeopleKeepIt: files that are not Kubernetes objects are skipped with a note;
+// Kubernetes objects of other kinds are ignored.
+func TestFolderAsPeopleKeepIt(t *testing.T) {
+	c, err := Load("testdata/folder")
+	require.NoError(t, err)
+	require.Len(t, c.VirtualServices, 2)
+	require.Len(t, c.DestinationRules, 1)
+	skipped := strings.Join(c.Ignored, "\n")
+	for _, f := range []string{"Chart.yaml", "values.yaml", "package.json", "openapi.json"} {
+		require.Contains(t, skipped, filepath.Join("testdata", "folder", f)+":1: not a Kubernetes object", "%s", skipped)
+	}
+	require.Contains(t, skipped, "Kustomization")
+}
+
+// TestNothingToCheck: a path set without any VirtualService or DestinationRule is an error.
+func TestNothingToCheck(t *testing.T) {
+	_, err := Load("testdata/folder-empty")
+	var le *LoadErrors
+	require.True(t, errors.As(err, &le), "%v", err)
+	require.Len(t, le.Errs, 1)
+	require.Contains(t, le.Errs[0].Msg, "no VirtualService or DestinationRule found (3 other document(s) skipped)")
+	_, err = LoadBytes("empty.yaml", nil, LoadOptions{})
+	require.ErrorContains(t, err, "empty.yaml:1: no VirtualService or DestinationRule found")
+}
+
+// TestWhatKubectlAccepts: anchors, merge keys (<<), header presence and withoutHeaders (R9).
+func TestWhatKubectlAccepts(t *testing.T) {
+	c, err := Load("testdata/kubectl.good.yaml")
+	require.NoError(t, err)
+	vs := c.VirtualServiceFor("reviews.shop")
+	require.NotNil(t, vs)
+	require.Equal(t, Endpoint{Host: "reviews.shop.svc.cluster.local", Subset: "v3", Port: 9080}, vs.HTTP[1].Destinations[0].Endpoint,
+		"<<: *v1 with subset overridden")
+	require.Equal(t, MatchPresent, vs.HTTP[0].Matches[0].Headers["end-user"].Kind)
+	cl := func(s string) string { return "outbound|9080|" + s + "|reviews.shop.svc.cluster.local" }
+	cases := []struct {
+		name    string
+		req     Request
+		route   string
+		up      string
+		unknown bool
+	}{
+		{"header present, any value", Request{Path: "/", Headers: map[string]string{"End-User": ""}}, "shop/reviews#signed-in", cl("v2"), false},
+		{"header absent", Request{Path: "/api/x", Headers: map[string]string{}}, "shop/reviews#not-beta", cl("v3"), false},
+		{"withoutHeaders: header matching excludes", Request{Path: "/api/x", Headers: map[string]string{"x-beta": "1"}}, "shop/reviews#default", cl("v1"), false},
+		{"withoutHeaders: other value does not exclude", Request{Path: "/api/x", Headers: map[string]string{"x-beta": "2"}}, "shop/reviews#not-beta", cl("v3"), false},
+		{"headers unknown (replay): unknown", Request{Path: "/api/x"}, "shop/reviews#signed-in", cl("v2"), true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.req.Authority = "reviews.shop:9080"
+			d := c.Decide(tc.req, 0, nil)
+			require.NotNil(t, d.Route)
+			require.Equal(t, tc.route, d.Route.Label())
+			require.Equal(t, tc.up, d.UpstreamCluster)
+			require.Equal(t, tc.unknown, d.MatchUnknown)
+		})
+	}
+}
+
+// TestMergeKeyErrors: a merge key must name a mapping; duplicate keys stay errors.
+func TestMergeKeyErrors(t *testing.T) {
+	_, err := LoadBytes("m.yaml", []byte(`apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: r}
+spec:
+  <<: [1]
+  host: r
+  host: s
+`), LoadOptions{})
+	require.ErrorContains(t, err, "merge key << wants a mapping")
+	require.ErrorContains(t, err, "spec.host: duplicate field")
+}
+
+// TestMatchesComparedByValue: match blocks differing only in conditions a log cannot show are
+// not duplicates (IST0131 compares the whole match); blocks equal in every field are.
+func TestMatchesComparedByValue(t *testing.T) {
+	base := `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: ext}
+spec:
+  hosts: [ext.example.com]
+  gateways: [mesh, egress]
+  http:
+  - match: [{%s}]
+    route: [{destination: {host: egress}}]
+  - match: [{%s}]
+    route: [{destination: {host: ext.example.com}}]
+`
+	for _, tc := range []struct {
+		a, b string
+		dup  bool
+	}{
+		{"gateways: [mesh], port: 80", "gateways: [egress], port: 80", false},
+		{"port: 80", "port: 443", false},
+		{"sourceLabels: {app: a}", "sourceLabels: {app: b}", false},
+		{"sourceNamespace: a", "sourceNamespace: b", false},
+		{"queryParams: {v: {exact: a}}", "queryParams: {v: {exact: b}}", false},
+		{"withoutHeaders: {x: {exact: a}}", "withoutHeaders: {x: {exact: b}}", false},
+		{"headers: {x: {}}", "headers: {x: {exact: b}}", false},
+		{"gateways: [mesh], port: 80", "port: 80, gateways: [mesh]", true},
+		{"name: a, uri: {prefix: /x}", "name: b, uri: {prefix: /x}", true},
+	} {
+		t.Run(tc.a+" vs "+tc.b, func(t *testing.T) {
+			c, err := LoadBytes("m.yaml", []byte(fmt.Sprintf(base, tc.a, tc.b)), LoadOptions{})
+			require.NoError(t, err)
+			dup := false
+			for _, f := range c.Lint() {
+				dup = dup || f.Code == CodeDuplicateMatch
+			}
+			require.Equal(t, tc.dup, dup)
+		})
+	}
+}
+
+// TestHostMatches: Istio's host.Name.Matches.
+func TestHostMatches(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want bool
+	}{
+		{"*.d", "*.productpage.d", true},
+		{"*.productpage.d", "*.d", true},
+		{"*.productpage.c", "*.productpage.c", true},
+		{"*.a", "*.b", false},
+		{"*.example.com", "www.example.com", true},
+		{"www.example.com", "*.example.com", true},
+		{"a.example.com", "b.example.com", false},
+	} {
+		require.Equal(t, tc.want, hostMatches(tc.a, tc.b), "%s %s", tc.a, tc.b)
+	}
+}
+
+// TestUnknownAuthorityCacheBounded: records for hosts without a VirtualService are cached per
+// Config, not per Checker, and the cache is bounded: a million distinct client-chosen
+// authorities across several checkers keep it at its bound.
+func TestUnknownAuthorityCacheBounded(t *testing.T) {
+	c := bookinfo(t, "sample1.yaml")
+	const checkers, perChecker = 4, 250_000
+	var wg sync.WaitGroup
+	for w := 0; w < checkers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			ch := NewChecker(c, CheckOptions{})
+			rec := parseLine(t, record(map[string]any{"upstream_cluster": "PassthroughCluster"}))
+			for i := 0; i < perChecker; i++ {
+				rec.Authority = []byte(fmt.Sprintf("h%d-%d.example", w, i))
+				v := ch.Check(rec, time.Time{})
+				if v.Kind != Unknown {
+					t.Errorf("authority %s: %v", rec.Authority, v)
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	require.Equal(t, maxCachedMessages, c.unknownMsgs.len(), "1e6 distinct authorities, one bounded cache")
+	long := parseLine(t, record(map[string]any{"upstream_cluster": "PassthroughCluster", "authority": strings.Repeat("a", 10000)}))
+	v := NewChecker(c, CheckOptions{}).Check(long, time.Time{})
+	require.Less(t, len(v.Message), 400, "record input in messages is length-capped")
+}
