@@ -21,7 +21,7 @@ const (
 	// Warning: the record contradicts the health seen close to it in time (C6).
 	Warning
 	// Unknown: the configuration cannot judge the record (no VirtualService for the host,
-	// unknown fallback_result, delegated route).
+	// unknown fallback_result).
 	Unknown
 )
 
@@ -349,9 +349,6 @@ func (ch *Checker) check(rec *parse.Record, at time.Time) Verdict {
 		candidates++
 		f := ch.checkRoute(r, rec, hasMeta)
 		if f.why == okay {
-			if r.Action == ActionDelegate {
-				return Verdict{Kind: Unknown, Route: r, Message: "route " + r.Label() + " delegates to another VirtualService, which fallbackwatch does not follow"}
-			}
 			return ch.health(r, rec, at)
 		}
 		if candidates == 1 {
@@ -372,9 +369,6 @@ func (ch *Checker) check(rec *parse.Record, at time.Time) Verdict {
 
 // checkRoute checks rec against route r (C1–C5).
 func (ch *Checker) checkRoute(r *Route, rec *parse.Record, hasMeta bool) failure {
-	if r.Action == ActionDelegate {
-		return failure{}
-	}
 	if r.Action != ActionRoute {
 		if hasMeta {
 			return failure{why: rDirectMetadata, route: r}

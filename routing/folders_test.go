@@ -206,3 +206,20 @@ func TestUnknownAuthorityCacheBounded(t *testing.T) {
 	v := NewChecker(c, CheckOptions{}).Check(long, time.Time{})
 	require.Less(t, len(v.Message), 400, "record input in messages is length-capped")
 }
+
+// TestMergeKeyBomb: merge keys expand aliases; eleven levels of ten-fold merges (10^11 keys if
+// expanded naively) stop at the document's node budget with a bounded number of located errors.
+func TestMergeKeyBomb(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata:\n  name: r\n  annotations:\n    x0: &a0 {k: 1}\n")
+	for i := 1; i <= 11; i++ {
+		fmt.Fprintf(&b, "    x%d: &a%d {<<: [%s]}\n", i, i, strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*a%d, ", i-1), 10), ", "))
+	}
+	b.WriteString("spec: {<<: *a11, host: r}\n")
+	_, err := LoadBytes("bomb.yaml", []byte(b.String()), LoadOptions{})
+	var le *LoadErrors
+	require.True(t, errors.As(err, &le), "%v", err)
+	require.Len(t, le.Errs, 2, "%v", err)
+	require.Equal(t, `bomb.yaml:6:14: destinationrule default/r spec.k: unknown field "k"`, le.Errs[0].Error(), "the merged key, once")
+	require.Contains(t, le.Errs[1].Error(), "document too large or too deeply aliased")
+}

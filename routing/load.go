@@ -140,6 +140,7 @@ type loader struct {
 	objects map[string]objectAt
 
 	// per resource
+	tooLarge bool // the node budget ran out, and it was said
 	fileName string
 	resource string
 	ns       string
@@ -213,6 +214,7 @@ func (l *loader) file(name string, data []byte) {
 			continue
 		}
 		l.budget = maxNodes
+		l.tooLarge = false
 		l.resource = ""
 		l.object(doc.Content[0], "")
 	}
@@ -304,7 +306,14 @@ func (l *loader) entries(n *yaml.Node, path string, depth int) (out []kv, dups [
 			}
 		}
 		for _, src := range srcs {
-			if src == nil || src.Kind != yaml.MappingNode || depth >= maxMergeDepth || l.budget < 0 {
+			if depth >= maxMergeDepth || l.budget < 0 {
+				if !l.tooLarge {
+					l.tooLarge = true
+					l.errf(m, path, "document too large or too deeply aliased")
+				}
+				return out, dups
+			}
+			if src == nil || src.Kind != yaml.MappingNode {
 				l.errf(m, path, "merge key << wants a mapping or a list of mappings")
 				continue
 			}
