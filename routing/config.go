@@ -61,8 +61,8 @@ type Config struct {
 	// ("<file>:<line>: not a Kubernetes object (no apiVersion and kind)").
 	Ignored []string
 	// Notes are facts about the input worth telling the user that do not make it wrong, such as
-	// one object defined twice ("<file>:<line>: <message>"), in load order.
-	Notes []string
+	// one object defined twice, in load order.
+	Notes []Note
 
 	ports    map[string]int
 	byHost   map[string]*VirtualService // FQDN -> first VirtualService naming it
@@ -77,6 +77,16 @@ type Config struct {
 	// cache is bounded per process, not per Checker.
 	unknownMsgs *msgCache
 }
+
+// Note is something Load tells the user about the input without it being a problem.
+type Note struct {
+	File    string `json:"file"`
+	Line    int    `json:"line"`
+	Message string `json:"message"`
+}
+
+// String is "<file>:<line>: <message>".
+func (n Note) String() string { return n.File + ":" + strconv.Itoa(n.Line) + ": " + n.Message }
 
 // VirtualService is one VirtualService resource.
 type VirtualService struct {

@@ -23,9 +23,11 @@ func TestOneObjectPerName(t *testing.T) {
 	d := c.Decide(Request{Authority: "reviews", Path: "/"}, 0, nil)
 	require.Equal(t, "outbound|80|v2|"+reviews, d.UpstreamCluster, "the last definition routes")
 	require.Len(t, c.Notes, 2, "%v", c.Notes)
-	require.Contains(t, c.Notes[0], filepath.Join("testdata", "dup", "b-new.yaml")+":1:")
-	require.Contains(t, c.Notes[0], filepath.Join("testdata", "dup", "a-old.yaml"))
-	require.Contains(t, c.Notes[1], "earlier in the same file")
+	require.Equal(t, filepath.Join("testdata", "dup", "b-new.yaml"), c.Notes[0].File)
+	require.Equal(t, 1, c.Notes[0].Line)
+	require.Contains(t, c.Notes[0].String(), "virtualservice default/reviews is defined again; this definition replaces the one in "+filepath.Join("testdata", "dup", "a-old.yaml")+" (line 1)")
+	require.Equal(t, 9, c.Notes[1].Line)
+	require.Contains(t, c.Notes[1].Message, "earlier in the same file")
 	for _, f := range c.Lint() {
 		require.NotEqual(t, CodeDuplicateHost, f.Code, "an object does not conflict with itself: %s", f)
 	}
@@ -64,7 +66,7 @@ func TestNothingToCheck(t *testing.T) {
 	var le *LoadErrors
 	require.True(t, errors.As(err, &le), "%v", err)
 	require.Len(t, le.Errs, 1)
-	require.Contains(t, le.Errs[0].Msg, "no VirtualService or DestinationRule found (3 other document(s) skipped)")
+	require.Equal(t, "testdata/folder-empty: no VirtualService or DestinationRule found (3 other document(s) skipped)", le.Errs[0].Error())
 	_, err = LoadBytes("empty.yaml", nil, LoadOptions{})
 	require.ErrorContains(t, err, "empty.yaml:1: no VirtualService or DestinationRule found")
 }

@@ -121,14 +121,14 @@ func LoadWith(opts LoadOptions, paths ...string) (*Config, error) {
 		}
 		l.file(f, data)
 	}
-	return l.finish(strings.Join(paths, ", "))
+	return l.finish(strings.Join(paths, ", "), 0)
 }
 
 // LoadBytes reads configuration from one YAML or JSON stream named file.
 func LoadBytes(file string, data []byte, opts LoadOptions) (*Config, error) {
 	l := newLoader(opts)
 	l.file(file, data)
-	return l.finish(file)
+	return l.finish(file, 1)
 }
 
 type loader struct {
@@ -156,13 +156,15 @@ func newLoader(opts LoadOptions) *loader {
 	return &loader{opts: opts, cfg: &Config{Domain: opts.Domain, ports: ports}, objects: map[string]objectAt{}}
 }
 
-func (l *loader) finish(what string) (*Config, error) {
+// finish indexes the configuration or returns every error; what and line locate the error of
+// an input without any VirtualService or DestinationRule.
+func (l *loader) finish(what string, line int) (*Config, error) {
 	if len(l.errs) == 0 && len(l.cfg.VirtualServices) == 0 && len(l.cfg.DestinationRules) == 0 {
 		msg := "no VirtualService or DestinationRule found"
 		if n := len(l.cfg.Ignored); n > 0 {
 			msg += fmt.Sprintf(" (%d other document(s) skipped)", n)
 		}
-		l.errs = append(l.errs, &LoadError{File: what, Line: 1, Msg: msg})
+		l.errs = append(l.errs, &LoadError{File: what, Line: line, Msg: msg})
 	}
 	if len(l.errs) > 0 {
 		sort.SliceStable(l.errs, func(i, j int) bool {
@@ -565,8 +567,9 @@ func (l *loader) object(n *yaml.Node, path string) {
 		if prev.File == src.File {
 			where = "earlier in the same file"
 		}
-		l.cfg.Notes = append(l.cfg.Notes, fmt.Sprintf("%s:%d: %s is defined again; this definition replaces the one %s (line %d), as kubectl apply applies files and documents in order",
-			src.File, src.Line, l.resource, where, prev.Line))
+		l.cfg.Notes = append(l.cfg.Notes, Note{File: src.File, Line: src.Line, Message: fmt.Sprintf(
+			"%s is defined again; this definition replaces the one %s (line %d), as kubectl apply applies files and documents in order",
+			l.resource, where, prev.Line)})
 	}
 	if kind == "VirtualService" {
 		vs := &VirtualService{Name: name, Namespace: ns, Source: src}

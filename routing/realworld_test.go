@@ -143,8 +143,8 @@ func TestRealWorldCorpusAsOneFolder(t *testing.T) {
 	require.NotEmpty(t, c.Notes)
 	var reviews []string
 	for _, n := range c.Notes {
-		if strings.Contains(n, "virtualservice default/reviews is defined again") {
-			reviews = append(reviews, n)
+		if strings.Contains(n.Message, "virtualservice default/reviews is defined again") {
+			reviews = append(reviews, n.String())
 		}
 	}
 	require.NotEmpty(t, reviews, "%v", c.Notes)
