@@ -540,7 +540,8 @@ func (l *loader) object(n *yaml.Node, path string) {
 	if md := top["metadata"]; md != nil {
 		name, ns = l.metadata(md, join(path, "metadata"), ns)
 	}
-	if name == "" {
+	unnamed := name == ""
+	if unnamed {
 		l.errf(n, join(path, "metadata.name"), "resource without metadata.name")
 		name = "<unnamed>"
 	}
@@ -562,6 +563,7 @@ func (l *loader) object(n *yaml.Node, path string) {
 	src := l.src(n)
 	key := l.resource
 	prev, dup := l.objects[key]
+	dup = dup && !unnamed
 	if dup {
 		where := "in " + prev.File
 		if prev.File == src.File {
