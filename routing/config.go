@@ -102,6 +102,8 @@ type VirtualService struct {
 	// HTTP are the http[] routes as written.
 	HTTP []*Route
 
+	// written are the hosts as written, for Istio's validation.
+	written []string
 	// routes are the routes a request is matched against: HTTP with each delegating route
 	// replaced by the delegate's routes merged with it, as Istio merges them.
 	routes []*Route

@@ -225,3 +225,28 @@ func TestMergeKeyBomb(t *testing.T) {
 	require.Equal(t, `bomb.yaml:6:14: destinationrule default/r spec.k: unknown field "k"`, le.Errs[0].Error(), "the merged key, once")
 	require.Contains(t, le.Errs[1].Error(), "document too large or too deeply aliased")
 }
+
+// TestHostRepeated: Istio's validation rejects a VirtualService naming one host twice as
+// written, a wildcard covering another host included.
+func TestHostRepeated(t *testing.T) {
+	c, err := LoadBytes("h.yaml", []byte(`apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: h, namespace: shop}
+spec:
+  hosts: [reviews, reviews.shop.svc.cluster.local, "*.example.com", www.example.com, other.org, reviews]
+  http:
+  - route: [{destination: {host: reviews}}]
+`), LoadOptions{})
+	require.NoError(t, err)
+	var msgs []string
+	for _, f := range c.Lint() {
+		if f.Code == CodeHostRepeated {
+			require.Equal(t, SeverityError, f.Severity)
+			msgs = append(msgs, f.Message)
+		}
+	}
+	require.Equal(t, []string{
+		"duplicate hosts in virtual service: reviews & reviews (Istio rejects it)",
+		"duplicate hosts in virtual service: *.example.com & www.example.com (Istio rejects it)",
+	}, msgs)
+}

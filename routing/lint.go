@@ -45,6 +45,7 @@ const (
 	CodeFallbackCrossHost       = "fallback-cross-host"
 	CodeFallbackCase            = "fallback-case"
 	CodeDuplicateHost           = "duplicate-host"
+	CodeHostRepeated            = "host-repeated"
 )
 
 // Finding is one lint result.
@@ -108,6 +109,14 @@ func (c *Config) lintHosts(add addFunc) {
 	groups := map[hostScope][]*VirtualService{}
 	var keys []hostScope
 	for _, vs := range c.VirtualServices {
+		for i, a := range vs.written {
+			for _, b := range vs.written[i+1:] {
+				if hostMatches(a, b) {
+					add(SeverityError, CodeHostRepeated, "R8", vs, vs.Source, "spec.hosts",
+						"duplicate hosts in virtual service: %s & %s (Istio rejects it)", a, b)
+				}
+			}
+		}
 		if vs.IsDelegate() || !meshBound(vs) {
 			continue
 		}

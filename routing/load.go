@@ -656,7 +656,10 @@ func (l *loader) virtualService(vs *VirtualService, n *yaml.Node, path string) {
 	l.fields(n, path, func(k string, v *yaml.Node, p string) bool {
 		switch k {
 		case "hosts":
-			l.items(v, p, func(_ int, h *yaml.Node, hp string) { vs.Hosts = append(vs.Hosts, l.host(h, hp)) })
+			l.items(v, p, func(_ int, h *yaml.Node, hp string) {
+				vs.Hosts = append(vs.Hosts, l.host(h, hp))
+				vs.written = append(vs.written, l.resolve(h).Value)
+			})
 		case "gateways":
 			vs.Gateways = l.strings(v, p)
 		case "http":
