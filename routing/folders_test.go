@@ -250,3 +250,72 @@ spec:
 		"duplicate hosts in virtual service: *.example.com & www.example.com (Istio rejects it)",
 	}, msgs)
 }
+
+// TestLintManyHosts: thousands of VirtualServices claiming one host give one finding each, and
+// each names at most ten of them; among thousands of wildcard hosts in one VirtualService every
+// overlap is found.
+func TestLintManyHosts(t *testing.T) {
+	var b strings.Builder
+	const n = 3000
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: vs%d}\nspec:\n  hosts: [shared.example.com]\n  http: [{route: [{destination: {host: a}}]}]\n", i)
+	}
+	b.WriteString("---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: wild}\nspec:\n  hosts: [")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "'*.h%d.example.org', ", i)
+	}
+	b.WriteString("'*.example.org']\n  http: [{route: [{destination: {host: a}}]}]\n")
+	c, err := LoadBytes("many.yaml", []byte(b.String()), LoadOptions{})
+	require.NoError(t, err)
+	dup, repeated := 0, 0
+	for _, f := range c.Lint() {
+		switch f.Code {
+		case CodeDuplicateHost:
+			dup++
+			require.Less(t, len(f.Message), 400, f.Message)
+			require.Contains(t, f.Message, fmt.Sprintf("and %d more", n-maxNamesListed))
+		case CodeHostRepeated:
+			repeated++
+		}
+	}
+	require.Equal(t, n, dup)
+	require.Equal(t, n, repeated, "each *.hN.example.org overlaps *.example.org")
+}
+
+// TestHostIndexAgreesWithMatches: the index finds exactly the hosts host.Name.Matches pairs,
+// checked against comparing every pair, over random valid hosts.
+func TestHostIndexAgreesWithMatches(t *testing.T) {
+	labels := []string{"a", "b", "ab", "example", "com"}
+	rnd := uint64(1)
+	next := func(n int) int {
+		rnd = rnd*6364136223846793005 + 1442695040888963407
+		return int((rnd >> 33) % uint64(n))
+	}
+	for round := 0; round < 200; round++ {
+		hosts := make([]string, 1+next(12))
+		for i := range hosts {
+			parts := make([]string, 1+next(3))
+			for k := range parts {
+				parts[k] = labels[next(len(labels))]
+			}
+			h := strings.Join(parts, ".")
+			switch next(4) {
+			case 0:
+				h = "*." + h
+			case 1:
+				if next(4) == 0 {
+					h = "*"
+				}
+			}
+			hosts[i] = h
+		}
+		x := newHostIndex(hosts)
+		for _, h := range append(hosts, "*", "*.com", "x.a.com") {
+			got := map[int]bool{}
+			x.each(h, func(i int) { got[i] = true })
+			for i, o := range hosts {
+				require.Equal(t, hostMatches(h, o), got[i], "%q against %q in %q", h, o, hosts)
+			}
+		}
+	}
+}

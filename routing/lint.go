@@ -109,13 +109,9 @@ func (c *Config) lintHosts(add addFunc) {
 	groups := map[hostScope][]*VirtualService{}
 	var keys []hostScope
 	for _, vs := range c.VirtualServices {
-		for i, a := range vs.written {
-			for _, b := range vs.written[i+1:] {
-				if hostMatches(a, b) {
-					add(SeverityError, CodeHostRepeated, "R8", vs, vs.Source, "spec.hosts",
-						"duplicate hosts in virtual service: %s & %s (Istio rejects it)", a, b)
-				}
-			}
+		for _, pair := range repeatedHosts(vs.written) {
+			add(SeverityError, CodeHostRepeated, "R8", vs, vs.Source, "spec.hosts",
+				"duplicate hosts in virtual service: %s & %s (Istio rejects it)", pair[0], pair[1])
 		}
 		if vs.IsDelegate() || !meshBound(vs) {
 			continue
@@ -130,15 +126,24 @@ func (c *Config) lintHosts(add addFunc) {
 			}
 		}
 	}
+	var everywhere []string
+	for _, k := range keys {
+		if k.scope == "*" {
+			everywhere = append(everywhere, k.host)
+		}
+	}
+	idx := newHostIndex(everywhere)
 	reported := map[*VirtualService]bool{}
 	for _, k := range keys {
 		list := append([]*VirtualService(nil), groups[k]...)
 		if k.scope != "*" {
-			for _, o := range keys {
-				if o.scope == "*" && hostMatches(k.host, o.host) {
-					list = append(list, groups[o]...)
+			matched := map[int]bool{}
+			idx.each(k.host, func(i int) {
+				if !matched[i] {
+					matched[i] = true
+					list = append(list, groups[hostScope{"*", everywhere[i]}]...)
 				}
-			}
+			})
 		}
 		distinct := map[*VirtualService]bool{}
 		var names []string
@@ -152,6 +157,9 @@ func (c *Config) lintHosts(add addFunc) {
 			continue
 		}
 		sort.Strings(names)
+		if len(names) > maxNamesListed {
+			names = append(names[:maxNamesListed], fmt.Sprintf("and %d more", len(names)-maxNamesListed))
+		}
 		for _, vs := range list {
 			if reported[vs] {
 				continue
@@ -162,6 +170,95 @@ func (c *Config) lintHosts(add addFunc) {
 				strings.Join(names, ","), k.host)
 		}
 	}
+}
+
+// maxNamesListed caps the VirtualServices one finding names.
+const maxNamesListed = 10
+
+// hostIndex finds the hosts of a list that a host matches by Istio's host.Name.Matches without
+// comparing every pair: wildcards are looked up by the suffixes of the host, and the host's own
+// wildcard suffix is looked up among the suffixes of the others. Suffixes are taken at label
+// boundaries, where valid wildcards ("*" or "*.<domain>") end.
+type hostIndex struct {
+	hosts    []string
+	exact    map[string][]int
+	wild     map[string][]int // "*.x" -> indexes
+	bySuffix map[string][]int // ".x" (every label suffix, and "") -> indexes
+}
+
+func newHostIndex(hosts []string) *hostIndex {
+	x := &hostIndex{hosts: hosts, exact: map[string][]int{}, wild: map[string][]int{}, bySuffix: map[string][]int{}}
+	for i, h := range hosts {
+		x.exact[h] = append(x.exact[h], i)
+		if strings.HasPrefix(h, "*") {
+			x.wild[h] = append(x.wild[h], i)
+		}
+		x.bySuffix[""] = append(x.bySuffix[""], i)
+		for k := 0; k < len(h); k++ {
+			if h[k] == '.' {
+				x.bySuffix[h[k:]] = append(x.bySuffix[h[k:]], i)
+			}
+		}
+	}
+	return x
+}
+
+// each calls f with the index of every host that h matches (possibly more than once).
+func (x *hostIndex) each(h string, f func(i int)) {
+	for _, i := range x.exact[h] {
+		f(i)
+	}
+	// a wildcard among the others whose suffix h ends with
+	for k := 0; k <= len(h); k++ {
+		if k == len(h) || h[k] == '.' {
+			for _, i := range x.wild["*"+h[k:]] {
+				f(i)
+			}
+		}
+	}
+	// h a wildcard: the others ending with its suffix
+	if strings.HasPrefix(h, "*") {
+		for _, i := range x.bySuffix[h[1:]] {
+			if strings.HasSuffix(x.hosts[i], h[1:]) {
+				f(i)
+			}
+		}
+	}
+}
+
+// repeatedHosts returns the pairs of hosts of one VirtualService that Istio's validation calls
+// duplicates (host.Name.Matches), in written order.
+func repeatedHosts(hosts []string) [][2]string {
+	x := newHostIndex(hosts)
+	type pair struct{ i, j int }
+	seen := map[pair]bool{}
+	var pairs []pair
+	for j, h := range hosts {
+		x.each(h, func(i int) {
+			if i == j || (hosts[i] == h && i > j) {
+				return
+			}
+			p := pair{min(i, j), max(i, j)}
+			if hosts[i] == h {
+				p = pair{i, j} // equal hosts: once, at the later one
+			}
+			if !seen[p] {
+				seen[p] = true
+				pairs = append(pairs, p)
+			}
+		})
+	}
+	sort.Slice(pairs, func(a, b int) bool {
+		if pairs[a].i != pairs[b].i {
+			return pairs[a].i < pairs[b].i
+		}
+		return pairs[a].j < pairs[b].j
+	})
+	out := make([][2]string, len(pairs))
+	for k, p := range pairs {
+		out[k] = [2]string{hosts[p.i], hosts[p.j]}
+	}
+	return out
 }
 
 // exportScopes are the namespaces a VirtualService is visible in, "*" for all.
