@@ -2,7 +2,6 @@ package routing
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -96,20 +95,9 @@ func (ch *Checker) noVirtualService(rec *parse.Record) string {
 	if msg, ok := cache.get(k); ok {
 		return msg
 	}
-	msg := fmt.Sprintf("no VirtualService for authority %s or cluster %s", quoteCapped(rec.Authority), quoteCapped(rec.PrimaryCluster()))
+	msg := fmt.Sprintf("no VirtualService for authority %q or cluster %q", clip(rec.Authority), clip(rec.PrimaryCluster()))
 	cache.put(k, msg)
 	return msg
-}
-
-// maxQuoted caps the bytes of record input quoted in a message.
-const maxQuoted = 128
-
-// quoteCapped quotes b, cut to maxQuoted bytes with "…" when longer.
-func quoteCapped(b []byte) string {
-	if len(b) > maxQuoted {
-		return strconv.Quote(string(b[:maxQuoted])) + "…"
-	}
-	return strconv.Quote(string(b))
 }
 
 // msgCache is a bounded map from a record key to a message, shared by the Checkers of one Config

@@ -405,11 +405,12 @@ func kindName(n *yaml.Node) string {
 	return "a document"
 }
 
-func clip(s string) string {
+// clip shortens a piece of input for quoting in a message.
+func clip[T string | []byte](s T) string {
 	if len(s) > 60 {
-		return s[:60] + "…"
+		return string(s[:60]) + "…"
 	}
-	return s
+	return string(s)
 }
 
 func (l *loader) str(n *yaml.Node, path string) string {
