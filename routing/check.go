@@ -3,6 +3,7 @@ package routing
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fallbackwatch/fallbackwatch/parse"
@@ -19,7 +20,7 @@ const (
 	// Warning: the record contradicts the health seen close to it in time (C6).
 	Warning
 	// Unknown: the configuration cannot judge the record (no VirtualService for the host,
-	// unknown fallback_result, delegated route).
+	// unknown fallback_result).
 	Unknown
 )
 
@@ -82,26 +83,68 @@ type Checker struct {
 	lastAuth []byte
 	lastVS   *VirtualService
 	hasLast  bool
-	// unknown caches the message of "no VirtualService" verdicts by authority and cluster:
-	// hosts without a VirtualService are common, and their records should cost no allocation.
-	unknown map[string]string
 }
 
 // noVirtualService explains an Unknown verdict for a record whose host has no VirtualService.
+// The messages are cached in the Config, shared by all its Checkers and bounded: authorities
+// are chosen by clients, so the cache must not grow with them.
 func (ch *Checker) noVirtualService(rec *parse.Record) string {
 	k := append(append(append(ch.scratch[:0], rec.Authority...), 0), rec.PrimaryCluster()...)
 	ch.scratch = k
-	if msg, ok := ch.unknown[string(k)]; ok {
+	cache := ch.cfg.unknownMsgs
+	if msg, ok := cache.get(k); ok {
 		return msg
 	}
-	msg := fmt.Sprintf("no VirtualService for authority %q or cluster %q", rec.Authority, rec.PrimaryCluster())
-	if ch.unknown == nil {
-		ch.unknown = map[string]string{}
-	}
-	if len(ch.unknown) < maxClusters {
-		ch.unknown[string(k)] = msg
-	}
+	msg := fmt.Sprintf("no VirtualService for authority %q or cluster %q", clip(rec.Authority), clip(rec.PrimaryCluster()))
+	cache.put(k, msg)
 	return msg
+}
+
+// msgCache is a bounded map from a record key to a message, shared by the Checkers of one Config
+// and safe for concurrent use. Once full it keeps what it has; a nil *msgCache caches nothing.
+type msgCache struct {
+	mu  sync.RWMutex
+	m   map[string]string
+	max int
+}
+
+// Bounds of the shared message cache: entries, and the longest key cached.
+const (
+	maxCachedMessages = 4096
+	maxCachedKey      = 512
+)
+
+func newMsgCache(max int) *msgCache { return &msgCache{m: map[string]string{}, max: max} }
+
+func (c *msgCache) get(k []byte) (string, bool) {
+	if c == nil {
+		return "", false
+	}
+	c.mu.RLock()
+	v, ok := c.m[string(k)]
+	c.mu.RUnlock()
+	return v, ok
+}
+
+func (c *msgCache) put(k []byte, v string) {
+	if c == nil || len(k) > maxCachedKey {
+		return
+	}
+	c.mu.Lock()
+	if len(c.m) < c.max {
+		c.m[string(k)] = v
+	}
+	c.mu.Unlock()
+}
+
+// len is the number of cached entries.
+func (c *msgCache) len() int {
+	if c == nil {
+		return 0
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.m)
 }
 
 // clusterInfo is what a Checker remembers about one cluster name.
@@ -286,7 +329,7 @@ func (ch *Checker) check(rec *parse.Record, at time.Time) Verdict {
 	req := reqView{authority: rec.Authority, method: rec.Method, path: rec.Path}
 	var first failure
 	candidates := 0
-	for _, r := range vs.HTTP {
+	for _, r := range vs.Routes() {
 		m := matchRoute(r, &req)
 		if m == triFalse {
 			continue
@@ -294,9 +337,6 @@ func (ch *Checker) check(rec *parse.Record, at time.Time) Verdict {
 		candidates++
 		f := ch.checkRoute(r, rec, hasMeta)
 		if f.why == okay {
-			if r.Action == ActionDelegate {
-				return Verdict{Kind: Unknown, Route: r, Message: "route " + r.Label() + " delegates to another VirtualService, which fallbackwatch does not follow"}
-			}
 			return ch.health(r, rec, at)
 		}
 		if candidates == 1 {
@@ -317,9 +357,6 @@ func (ch *Checker) check(rec *parse.Record, at time.Time) Verdict {
 
 // checkRoute checks rec against route r (C1–C5).
 func (ch *Checker) checkRoute(r *Route, rec *parse.Record, hasMeta bool) failure {
-	if r.Action == ActionDelegate {
-		return failure{}
-	}
 	if r.Action != ActionRoute {
 		if hasMeta {
 			return failure{why: rDirectMetadata, route: r}

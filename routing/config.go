@@ -14,11 +14,15 @@ const DefaultDomain = "cluster.local"
 // would use in a default context.
 const DefaultNamespace = "default"
 
-// LoadOptions tunes how configuration is read and resolved.
+// LoadOptions tunes how configuration is read and resolved. A command line maps onto it
+// directly: `--namespace` is Namespace, `--domain` is Domain (as kubectl's namespace and the
+// cluster's DNS domain); pass it to LoadWith (paths) or LoadBytes (one stream).
 type LoadOptions struct {
 	// Domain completes short host names (R1); empty means DefaultDomain.
 	Domain string
-	// Namespace is the namespace of resources that name none; empty means DefaultNamespace.
+	// Namespace is the namespace of resources whose metadata names none, as `kubectl apply
+	// --namespace` would give them; empty means DefaultNamespace. It is also the namespace short
+	// host names of such resources resolve in (R1).
 	Namespace string
 	// Ports maps a service FQDN to its port, used for destinations without port.number (R2).
 	// Destinations whose port is known neither way accept any port when checking records.
@@ -51,25 +55,84 @@ type Config struct {
 	Domain           string
 	VirtualServices  []*VirtualService
 	DestinationRules []*DestinationRule
-	// Ignored lists resources of other kinds that were skipped ("<file>:<line>: <kind> <name>").
+	// Ignored lists what was skipped: resources of other kinds ("<file>:<line>: <kind> <name>")
+	// and documents that are not Kubernetes objects at all, such as a Helm Chart.yaml or
+	// values.yaml, a package.json or an OpenAPI file: top-level documents without kind
+	// ("<file>:<line>: not a Kubernetes object (no apiVersion and kind)").
 	Ignored []string
+	// Notes are facts about the input worth telling the user that do not make it wrong, such as
+	// one object defined twice, in load order.
+	Notes []Note
 
 	ports    map[string]int
 	byHost   map[string]*VirtualService // FQDN -> first VirtualService naming it
 	byShort  map[string]*VirtualService // first label -> VirtualService, nil when ambiguous
 	subsets  map[string]map[string]bool // FQDN -> subsets defined by some DestinationRule
 	services map[string]bool            // every FQDN the configuration names
+	// delegation are the findings of resolving delegate VirtualServices.
+	delegation []Finding
+	// unknownMsgs caches the messages of "no VirtualService" verdicts by authority and cluster
+	// for every Checker of the configuration: hosts without a VirtualService are common, and
+	// their records should cost no allocation, but authorities are chosen by clients, so the
+	// cache is bounded per process, not per Checker.
+	unknownMsgs *msgCache
 }
+
+// Note is something Load tells the user about the input without it being a problem.
+type Note struct {
+	File    string `json:"file"`
+	Line    int    `json:"line"`
+	Message string `json:"message"`
+}
+
+// String is "<file>:<line>: <message>".
+func (n Note) String() string { return n.File + ":" + strconv.Itoa(n.Line) + ": " + n.Message }
 
 // VirtualService is one VirtualService resource.
 type VirtualService struct {
 	Name      string
 	Namespace string
 	Source
-	// Hosts are the spec.hosts resolved to FQDNs (R1).
+	// Hosts are the spec.hosts resolved to FQDNs (R1). A VirtualService without hosts is a
+	// delegate: it is used only through the delegate field of another one's routes.
 	Hosts    []string
 	Gateways []string
-	HTTP     []*Route
+	// ExportTo is spec.exportTo as written; empty means every namespace.
+	ExportTo []string
+	// HTTP are the http[] routes as written.
+	HTTP []*Route
+
+	// written are the hosts as written, for Istio's validation.
+	written []string
+	// routes are the routes a request is matched against: HTTP with each delegating route
+	// replaced by the delegate's routes merged with it, as Istio merges them.
+	routes []*Route
+}
+
+// IsDelegate reports whether v is a delegate VirtualService (no hosts).
+func (v *VirtualService) IsDelegate() bool { return len(v.Hosts) == 0 }
+
+// Routes returns the routes requests are matched against, in order: the http[] routes with
+// delegation resolved (each delegating route replaced by the delegate's routes, matches merged,
+// conflicting ones dropped, as Istio does). Before the configuration is indexed it is HTTP.
+func (v *VirtualService) Routes() []*Route {
+	if v.routes == nil {
+		return v.HTTP
+	}
+	return v.routes
+}
+
+// exportedTo reports whether v is visible in namespace ns (spec.exportTo; "." is v's own).
+func (v *VirtualService) exportedTo(ns string) bool {
+	if len(v.ExportTo) == 0 {
+		return true
+	}
+	for _, e := range v.ExportTo {
+		if e == "*" || e == ns || (e == "." && ns == v.Namespace) {
+			return true
+		}
+	}
+	return false
 }
 
 // ID is "<namespace>/<name>".
@@ -88,9 +151,19 @@ const (
 	ActionRedirect
 	// ActionDirectResponse answers with a fixed response.
 	ActionDirectResponse
-	// ActionDelegate hands the request to another VirtualService (not modelled).
+	// ActionDelegate hands the request to a delegate VirtualService (Route.Delegate).
 	ActionDelegate
 )
+
+// DelegateRef names the delegate VirtualService of a route; Namespace defaults to the root's.
+type DelegateRef struct {
+	Name      string
+	Namespace string
+	Source
+}
+
+// ID is "<namespace>/<name>".
+func (d *DelegateRef) ID() string { return d.Namespace + "/" + d.Name }
 
 // Route is one entry of a VirtualService's http[] list.
 type Route struct {
@@ -104,6 +177,11 @@ type Route struct {
 	Action       Action
 	// RetryAttempts is retries.attempts; -1 when absent (Istio's default retries, R7).
 	RetryAttempts int
+	// Delegate is set with ActionDelegate.
+	Delegate *DelegateRef
+	// Via is, for a route of a delegate merged into a root VirtualService, the root's
+	// delegating route; nil otherwise. VirtualService and Index then name the delegate's route.
+	Via *Route
 
 	label      string
 	weightSum  int
@@ -214,6 +292,9 @@ const (
 	MatchExact MatchKind = iota + 1
 	MatchPrefix
 	MatchRegex
+	// MatchPresent is an empty StringMatch on a header (`end-user: {}`): the header is present,
+	// whatever its value.
+	MatchPresent
 )
 
 // StringMatch is Istio's StringMatch (R9).
@@ -237,6 +318,8 @@ func (m *StringMatch) match(s string, ignoreCase bool) bool {
 		return strings.HasPrefix(s, m.Value)
 	case MatchRegex:
 		return m.re.MatchString(s)
+	case MatchPresent:
+		return true
 	}
 	return false
 }
@@ -259,6 +342,8 @@ func (m *StringMatch) matchBytes(s []byte, ignoreCase bool) bool {
 		return string(s[:len(m.Value)]) == m.Value
 	case MatchRegex:
 		return m.re.Match(s)
+	case MatchPresent:
+		return true
 	}
 	return false
 }
@@ -286,20 +371,31 @@ func (m *StringMatch) String() string {
 	if m == nil {
 		return "<none>"
 	}
+	if m.Kind == MatchPresent {
+		return "present"
+	}
 	return [...]string{"", "exact", "prefix", "regex"}[m.Kind] + ":" + strconv.Quote(m.Value)
 }
 
 // Match is one HTTPMatchRequest block; its conditions are ANDed (R8).
 type Match struct {
-	Name          string
-	URI           *StringMatch
-	Method        *StringMatch
-	Authority     *StringMatch
-	Scheme        *StringMatch
-	Headers       map[string]*StringMatch
-	IgnoreURICase bool
+	Name      string
+	URI       *StringMatch
+	Method    *StringMatch
+	Authority *StringMatch
+	Scheme    *StringMatch
+	Headers   map[string]*StringMatch
+	// WithoutHeaders match when the header is absent or does not match (R9).
+	WithoutHeaders map[string]*StringMatch
+	IgnoreURICase  bool
+	// Conditions an access log cannot show; compared by value for duplicates and delegation.
+	Port            int
+	Gateways        []string
+	SourceLabels    map[string]string
+	SourceNamespace string
+	QueryParams     map[string]*StringMatch
 	// Opaque names conditions an access log cannot show (sourceLabels, gateways, port,
-	// queryParams, withoutHeaders, sourceNamespace): such a block matches "unknown" (R9).
+	// queryParams, sourceNamespace): such a block matches "unknown" (R9).
 	Opaque []string
 	Source
 }
@@ -307,7 +403,7 @@ type Match struct {
 // catchAll reports whether the block matches every request.
 func (m *Match) catchAll() bool {
 	return m.Method == nil && m.Authority == nil && m.Scheme == nil && len(m.Headers) == 0 &&
-		len(m.Opaque) == 0 && (m.URI == nil || (m.URI.Kind == MatchPrefix && m.URI.Value == "/"))
+		len(m.WithoutHeaders) == 0 && len(m.Opaque) == 0 && (m.URI == nil || (m.URI.Kind == MatchPrefix && m.URI.Value == "/"))
 }
 
 // signature is a canonical text of the block's conditions, for duplicate detection.
@@ -318,18 +414,41 @@ func (m *Match) signature() string {
 		b.WriteString(",icase")
 	}
 	b.WriteString(",method=" + m.Method.String() + ",authority=" + m.Authority.String() + ",scheme=" + m.Scheme.String())
-	keys := make([]string, 0, len(m.Headers))
-	for k := range m.Headers {
+	writeMatches(&b, ",h:", m.Headers)
+	writeMatches(&b, ",without:", m.WithoutHeaders)
+	writeMatches(&b, ",query:", m.QueryParams)
+	if m.Port != 0 {
+		b.WriteString(",port=" + strconv.Itoa(m.Port))
+	}
+	if m.Gateways != nil {
+		b.WriteString(",gateways=" + strconv.Quote(strings.Join(m.Gateways, ",")))
+	}
+	if m.SourceLabels != nil {
+		keys := sortedKeys(m.SourceLabels)
+		b.WriteString(",sourceLabels=")
+		for _, k := range keys {
+			b.WriteString(strconv.Quote(k) + ":" + strconv.Quote(m.SourceLabels[k]) + ";")
+		}
+	}
+	if m.SourceNamespace != "" {
+		b.WriteString(",sourceNamespace=" + strconv.Quote(m.SourceNamespace))
+	}
+	return b.String()
+}
+
+func writeMatches(b *strings.Builder, prefix string, ms map[string]*StringMatch) {
+	for _, k := range sortedKeys(ms) {
+		b.WriteString(prefix + strconv.Quote(k) + "=" + ms[k].String())
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	for _, k := range keys {
-		b.WriteString(",h:" + k + "=" + m.Headers[k].String())
-	}
-	for _, o := range m.Opaque {
-		b.WriteString("," + o)
-	}
-	return b.String()
+	return keys
 }
 
 // DestinationRule is one DestinationRule resource.
@@ -363,6 +482,8 @@ func (c *Config) index() {
 	c.byShort = map[string]*VirtualService{}
 	c.subsets = map[string]map[string]bool{}
 	c.services = map[string]bool{}
+	c.unknownMsgs = newMsgCache(maxCachedMessages)
+	c.resolveDelegates()
 	for _, dr := range c.DestinationRules {
 		c.services[dr.Host] = true
 		m := c.subsets[dr.Host]

@@ -124,19 +124,34 @@ func matchBlock(m *Match, req *reqView) tri {
 			res = triUnknown
 			continue
 		}
-		v, ok := req.headers[name]
-		if !ok {
-			for k, hv := range req.headers {
-				if strings.EqualFold(k, name) {
-					v, ok = hv, true
-				}
-			}
-		}
+		v, ok := header(req.headers, name)
 		if !ok || !sm.match(v, false) {
 			return triFalse
 		}
 	}
+	for name, sm := range m.WithoutHeaders {
+		if req.headers == nil {
+			res = triUnknown
+			continue
+		}
+		if v, ok := header(req.headers, name); ok && sm.match(v, false) {
+			return triFalse
+		}
+	}
 	return res
+}
+
+// header looks a header up by its lower-case name, then case-insensitively.
+func header(h map[string]string, name string) (string, bool) {
+	if v, ok := h[name]; ok {
+		return v, true
+	}
+	for k, v := range h {
+		if strings.EqualFold(k, name) {
+			return v, true
+		}
+	}
+	return "", false
 }
 
 // Decide returns what a sidecar configured with c does with req: route match (R8–R10), weighted
@@ -154,7 +169,7 @@ func (c *Config) Decide(req Request, pick float64, h Health) Decision {
 	var d Decision
 	var route *Route
 	view := reqView{authority: []byte(req.Authority), method: []byte(req.Method), path: []byte(req.Path), headers: req.Headers}
-	for _, r := range vs.HTTP {
+	for _, r := range vs.Routes() {
 		m := matchRoute(r, &view)
 		if m == triFalse {
 			continue

@@ -45,3 +45,27 @@ func ExampleChecker_Check() {
 	// inconsistent C3
 	// reviews.default.svc.cluster.local/v3 falls back to reviews.default.svc.cluster.local/v2, but the record's fallback_path goes to outbound|9080|v1|reviews.default.svc.cluster.local
 }
+
+// A root route hands /api to a delegate VirtualService; requests are matched against the
+// delegate's routes, merged with the root's match.
+func ExampleVirtualService_Routes() {
+	cfg, err := routing.Load("testdata/delegate.good.yaml")
+	if err != nil {
+		panic(err)
+	}
+	vs := cfg.VirtualServiceFor("reviews.shop")
+	for _, r := range vs.Routes() {
+		via := ""
+		if r.Via != nil {
+			via = " via " + r.Via.Label()
+		}
+		fmt.Println(r.Label() + via)
+	}
+	d := cfg.Decide(routing.Request{Authority: "reviews.shop:9080", Path: "/api/v2/books"}, 0, routing.AllHealthy)
+	fmt.Println(d.UpstreamCluster)
+	// Output:
+	// team/reviews-api#v2 via shop/reviews#api
+	// team/reviews-api#other-api via shop/reviews#api
+	// shop/reviews#rest
+	// outbound|9080|v2|reviews.shop.svc.cluster.local
+}

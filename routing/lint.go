@@ -3,6 +3,7 @@ package routing
 import (
 	"fmt"
 	"sort"
+	"strings"
 )
 
 // Severity says whether a finding makes the configuration wrong or only surprising.
@@ -44,6 +45,7 @@ const (
 	CodeFallbackCrossHost       = "fallback-cross-host"
 	CodeFallbackCase            = "fallback-case"
 	CodeDuplicateHost           = "duplicate-host"
+	CodeHostRepeated            = "host-repeated"
 )
 
 // Finding is one lint result.
@@ -69,18 +71,11 @@ func (c *Config) Lint() []Finding {
 		out = append(out, Finding{Severity: sev, Code: code, Rule: rule, File: src.File, Line: src.Line,
 			Resource: vs.Resource(), Path: path, Message: fmt.Sprintf(format, args...)})
 	}
-	owner := map[string]*VirtualService{}
+	c.lintHosts(add)
 	for _, vs := range c.VirtualServices {
-		for _, h := range vs.Hosts {
-			if prev, ok := owner[h]; ok && prev != vs && sameGateways(prev, vs) {
-				add(SeverityWarning, CodeDuplicateHost, "R8", vs, vs.Source, "spec.hosts",
-					"host %s is also claimed by %s; only one VirtualService per host is used for sidecars", h, prev.Resource())
-			} else if !ok {
-				owner[h] = vs
-			}
-		}
 		c.lintRoutes(vs, add)
 	}
+	out = append(out, c.delegation...)
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].File != out[j].File {
 			return out[i].File < out[j].File
@@ -90,19 +85,220 @@ func (c *Config) Lint() []Finding {
 	return out
 }
 
-func sameGateways(a, b *VirtualService) bool {
-	isMesh := func(v *VirtualService) bool {
-		if len(v.Gateways) == 0 {
+// meshBound reports whether v applies to sidecars: no gateways, or "mesh" among them.
+func meshBound(v *VirtualService) bool {
+	if len(v.Gateways) == 0 {
+		return true
+	}
+	for _, g := range v.Gateways {
+		if g == "mesh" {
 			return true
 		}
-		for _, g := range v.Gateways {
-			if g == "mesh" {
-				return true
+	}
+	return false
+}
+
+// hostScope is a host as seen from one exportTo scope ("*" for every namespace).
+type hostScope struct{ scope, host string }
+
+// lintHosts reports VirtualServices bound to sidecars whose hosts collide where they are visible,
+// as Istio's ConflictingMeshGatewayHostsAnalyzer does (IST0109): hosts are grouped by exportTo
+// scope; a host exported to some namespaces also collides with every host exported to all
+// namespaces that it matches, wildcards included (*.productpage.d against *.d).
+func (c *Config) lintHosts(add addFunc) {
+	groups := map[hostScope][]*VirtualService{}
+	var keys []hostScope
+	for _, vs := range c.VirtualServices {
+		for _, pair := range repeatedHosts(vs.written) {
+			add(SeverityError, CodeHostRepeated, "R8", vs, vs.Source, "spec.hosts",
+				"duplicate hosts in virtual service: %s & %s (Istio rejects it)", pair[0], pair[1])
+		}
+		if vs.IsDelegate() || !meshBound(vs) {
+			continue
+		}
+		for _, scope := range exportScopes(vs) {
+			for _, h := range vs.Hosts {
+				k := hostScope{scope, h}
+				if _, ok := groups[k]; !ok {
+					keys = append(keys, k)
+				}
+				groups[k] = append(groups[k], vs)
 			}
 		}
-		return false
 	}
-	return isMesh(a) && isMesh(b)
+	var everywhere []string
+	for _, k := range keys {
+		if k.scope == "*" {
+			everywhere = append(everywhere, k.host)
+		}
+	}
+	idx := newHostIndex(everywhere)
+	reported := map[*VirtualService]bool{}
+	for _, k := range keys {
+		list := append([]*VirtualService(nil), groups[k]...)
+		if k.scope != "*" {
+			matched := map[int]bool{}
+			idx.each(k.host, func(i int) {
+				if !matched[i] {
+					matched[i] = true
+					list = append(list, groups[hostScope{"*", everywhere[i]}]...)
+				}
+			})
+		}
+		distinct := map[*VirtualService]bool{}
+		var names []string
+		for _, vs := range list {
+			if !distinct[vs] {
+				distinct[vs] = true
+				names = append(names, vs.ID())
+			}
+		}
+		if len(distinct) < 2 {
+			continue
+		}
+		sort.Strings(names)
+		if len(names) > maxNamesListed {
+			names = append(names[:maxNamesListed], fmt.Sprintf("and %d more", len(names)-maxNamesListed))
+		}
+		for _, vs := range list {
+			if reported[vs] {
+				continue
+			}
+			reported[vs] = true
+			add(SeverityWarning, CodeDuplicateHost, "R8", vs, vs.Source, "spec.hosts",
+				"the VirtualServices %s bound to the mesh claim the same host %s (IST0109): sidecars use only one of them per host",
+				strings.Join(names, ","), k.host)
+		}
+	}
+}
+
+// maxNamesListed caps the VirtualServices one finding names.
+const maxNamesListed = 10
+
+// hostIndex finds the hosts of a list that a host matches by Istio's host.Name.Matches without
+// comparing every pair: wildcards are looked up by the suffixes of the host, and the host's own
+// wildcard suffix is looked up among the suffixes of the others. Suffixes are taken at label
+// boundaries, where valid wildcards ("*" or "*.<domain>") end.
+type hostIndex struct {
+	hosts    []string
+	exact    map[string][]int
+	wild     map[string][]int // "*.x" -> indexes
+	bySuffix map[string][]int // ".x" (every label suffix, and "") -> indexes
+}
+
+func newHostIndex(hosts []string) *hostIndex {
+	x := &hostIndex{hosts: hosts, exact: map[string][]int{}, wild: map[string][]int{}, bySuffix: map[string][]int{}}
+	for i, h := range hosts {
+		x.exact[h] = append(x.exact[h], i)
+		if strings.HasPrefix(h, "*") {
+			x.wild[h] = append(x.wild[h], i)
+		}
+		x.bySuffix[""] = append(x.bySuffix[""], i)
+		for k := 0; k < len(h); k++ {
+			if h[k] == '.' {
+				x.bySuffix[h[k:]] = append(x.bySuffix[h[k:]], i)
+			}
+		}
+	}
+	return x
+}
+
+// each calls f with the index of every host that h matches (possibly more than once).
+func (x *hostIndex) each(h string, f func(i int)) {
+	for _, i := range x.exact[h] {
+		f(i)
+	}
+	// a wildcard among the others whose suffix h ends with
+	for k := 0; k <= len(h); k++ {
+		if k == len(h) || h[k] == '.' {
+			for _, i := range x.wild["*"+h[k:]] {
+				f(i)
+			}
+		}
+	}
+	// h a wildcard: the others ending with its suffix
+	if strings.HasPrefix(h, "*") {
+		for _, i := range x.bySuffix[h[1:]] {
+			if strings.HasSuffix(x.hosts[i], h[1:]) {
+				f(i)
+			}
+		}
+	}
+}
+
+// repeatedHosts returns the pairs of hosts of one VirtualService that Istio's validation calls
+// duplicates (host.Name.Matches), in written order.
+func repeatedHosts(hosts []string) [][2]string {
+	x := newHostIndex(hosts)
+	type pair struct{ i, j int }
+	seen := map[pair]bool{}
+	var pairs []pair
+	for j, h := range hosts {
+		x.each(h, func(i int) {
+			if i == j || (hosts[i] == h && i > j) {
+				return
+			}
+			p := pair{min(i, j), max(i, j)}
+			if hosts[i] == h {
+				p = pair{i, j} // equal hosts: once, at the later one
+			}
+			if !seen[p] {
+				seen[p] = true
+				pairs = append(pairs, p)
+			}
+		})
+	}
+	sort.Slice(pairs, func(a, b int) bool {
+		if pairs[a].i != pairs[b].i {
+			return pairs[a].i < pairs[b].i
+		}
+		return pairs[a].j < pairs[b].j
+	})
+	out := make([][2]string, len(pairs))
+	for k, p := range pairs {
+		out[k] = [2]string{hosts[p.i], hosts[p.j]}
+	}
+	return out
+}
+
+// exportScopes are the namespaces a VirtualService is visible in, "*" for all.
+func exportScopes(v *VirtualService) []string {
+	if len(v.ExportTo) == 0 {
+		return []string{"*"}
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, e := range v.ExportTo {
+		if e == "*" {
+			return []string{"*"}
+		}
+		if e == "." {
+			e = v.Namespace
+		}
+		if !seen[e] {
+			seen[e] = true
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// hostMatches is Istio's host.Name.Matches: equal names, or a wildcard ("*.x") whose suffix the
+// other name ends with; two wildcards match when one's suffix ends with the other's.
+func hostMatches(a, b string) bool {
+	aw, bw := strings.HasPrefix(a, "*"), strings.HasPrefix(b, "*")
+	switch {
+	case aw && bw:
+		if len(a) < len(b) {
+			return strings.HasSuffix(b[1:], a[1:])
+		}
+		return strings.HasSuffix(a[1:], b[1:])
+	case aw:
+		return strings.HasSuffix(b, a[1:])
+	case bw:
+		return strings.HasSuffix(a, b[1:])
+	}
+	return a == b
 }
 
 type addFunc func(sev Severity, code, rule string, vs *VirtualService, src Source, path, format string, args ...any)

@@ -121,14 +121,14 @@ func LoadWith(opts LoadOptions, paths ...string) (*Config, error) {
 		}
 		l.file(f, data)
 	}
-	return l.finish()
+	return l.finish(strings.Join(paths, ", "), 0)
 }
 
 // LoadBytes reads configuration from one YAML or JSON stream named file.
 func LoadBytes(file string, data []byte, opts LoadOptions) (*Config, error) {
 	l := newLoader(opts)
 	l.file(file, data)
-	return l.finish()
+	return l.finish(file, 1)
 }
 
 type loader struct {
@@ -136,7 +136,11 @@ type loader struct {
 	cfg  *Config
 	errs []*LoadError
 
+	// objects maps "<kind> <namespace>/<name>" to where it was last defined.
+	objects map[string]objectAt
+
 	// per resource
+	tooLarge bool // the node budget ran out, and it was said
 	fileName string
 	resource string
 	ns       string
@@ -149,10 +153,19 @@ func newLoader(opts LoadOptions) *loader {
 	for k, v := range opts.Ports {
 		ports[k] = v
 	}
-	return &loader{opts: opts, cfg: &Config{Domain: opts.Domain, ports: ports}}
+	return &loader{opts: opts, cfg: &Config{Domain: opts.Domain, ports: ports}, objects: map[string]objectAt{}}
 }
 
-func (l *loader) finish() (*Config, error) {
+// finish indexes the configuration or returns every error; what and line locate the error of
+// an input without any VirtualService or DestinationRule.
+func (l *loader) finish(what string, line int) (*Config, error) {
+	if len(l.errs) == 0 && len(l.cfg.VirtualServices) == 0 && len(l.cfg.DestinationRules) == 0 {
+		msg := "no VirtualService or DestinationRule found"
+		if n := len(l.cfg.Ignored); n > 0 {
+			msg += fmt.Sprintf(" (%d other document(s) skipped)", n)
+		}
+		l.errs = append(l.errs, &LoadError{File: what, Line: line, Msg: msg})
+	}
 	if len(l.errs) > 0 {
 		sort.SliceStable(l.errs, func(i, j int) bool {
 			a, b := l.errs[i], l.errs[j]
@@ -203,6 +216,7 @@ func (l *loader) file(name string, data []byte) {
 			continue
 		}
 		l.budget = maxNodes
+		l.tooLarge = false
 		l.resource = ""
 		l.object(doc.Content[0], "")
 	}
@@ -251,8 +265,74 @@ func join(path, key string) string {
 
 func idx(path string, i int) string { return path + "[" + strconv.Itoa(i) + "]" }
 
-// fields walks a mapping, calling f for each key. A non-mapping, duplicate keys and keys f does
-// not accept (f returns false) are errors.
+// kv is one key and value of a mapping.
+type kv struct {
+	key *yaml.Node // resolved scalar key
+	val *yaml.Node
+}
+
+// maxMergeDepth bounds nested merge keys.
+const maxMergeDepth = 16
+
+// entries returns the key/value pairs of a mapping as YAML merge keys (<<) define them: the
+// mapping's own keys first, then those of merged mappings that it does not set itself, earlier
+// merged mappings winning over later ones. Keys of the mapping itself that repeat are returned
+// in dups.
+func (l *loader) entries(n *yaml.Node, path string, depth int) (out []kv, dups []*yaml.Node) {
+	seen := map[string]bool{}
+	var merges []*yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := l.resolve(n.Content[i])
+		if k == nil || k.Kind != yaml.ScalarNode {
+			l.errf(n.Content[i], path, "want a string key")
+			continue
+		}
+		if k.Value == "<<" && (k.Tag == "!!merge" || k.Tag == "") {
+			merges = append(merges, n.Content[i+1])
+			continue
+		}
+		if seen[k.Value] {
+			dups = append(dups, k)
+			continue
+		}
+		seen[k.Value] = true
+		out = append(out, kv{k, n.Content[i+1]})
+	}
+	for _, m := range merges {
+		mv := l.resolve(m)
+		srcs := []*yaml.Node{mv}
+		if mv != nil && mv.Kind == yaml.SequenceNode {
+			srcs = srcs[:0]
+			for _, c := range mv.Content {
+				srcs = append(srcs, l.resolve(c))
+			}
+		}
+		for _, src := range srcs {
+			if depth >= maxMergeDepth || l.budget < 0 {
+				if !l.tooLarge {
+					l.tooLarge = true
+					l.errf(m, path, "document too large or too deeply aliased")
+				}
+				return out, dups
+			}
+			if src == nil || src.Kind != yaml.MappingNode {
+				l.errf(m, path, "merge key << wants a mapping or a list of mappings")
+				continue
+			}
+			inner, _ := l.entries(src, path, depth+1)
+			for _, e := range inner {
+				if !seen[e.key.Value] {
+					seen[e.key.Value] = true
+					out = append(out, e)
+				}
+			}
+		}
+	}
+	return out, dups
+}
+
+// fields walks a mapping (merge keys applied), calling f for each key. A non-mapping, duplicate
+// keys and keys f does not accept (f returns false) are errors.
 func (l *loader) fields(n *yaml.Node, path string, f func(key string, v *yaml.Node, p string) bool) bool {
 	n = l.resolve(n)
 	if n == nil || l.budget < 0 {
@@ -266,25 +346,13 @@ func (l *loader) fields(n *yaml.Node, path string, f func(key string, v *yaml.No
 		l.errf(n, path, "want a mapping, got %s", kindName(n))
 		return false
 	}
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k := l.resolve(n.Content[i])
-		if k == nil || k.Kind != yaml.ScalarNode {
-			l.errf(n.Content[i], path, "want a string key")
-			continue
-		}
-		if k.Value == "<<" {
-			l.errf(k, path, "merge keys are not supported")
-			continue
-		}
-		p := join(path, k.Value)
-		if seen[k.Value] {
-			l.errf(k, p, "duplicate field")
-			continue
-		}
-		seen[k.Value] = true
-		if !f(k.Value, n.Content[i+1], p) {
-			l.errf(k, p, "unknown field %q", k.Value)
+	es, dups := l.entries(n, path, 0)
+	for _, k := range dups {
+		l.errf(k, join(path, k.Value), "duplicate field")
+	}
+	for _, e := range es {
+		if !f(e.key.Value, e.val, join(path, e.key.Value)) {
+			l.errf(e.key, join(path, e.key.Value), "unknown field %q", e.key.Value)
 		}
 	}
 	return true
@@ -337,11 +405,12 @@ func kindName(n *yaml.Node) string {
 	return "a document"
 }
 
-func clip(s string) string {
+// clip shortens a piece of input for quoting in a message.
+func clip[T string | []byte](s T) string {
 	if len(s) > 60 {
-		return s[:60] + "…"
+		return string(s[:60]) + "…"
 	}
-	return s
+	return string(s)
 }
 
 func (l *loader) str(n *yaml.Node, path string) string {
@@ -398,8 +467,20 @@ func (l *loader) object(n *yaml.Node, path string) {
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return
 	}
+	if n.Kind != yaml.MappingNode && path == "" {
+		l.skip(n, "not a Kubernetes object (%s, not a mapping with apiVersion and kind)", kindName(n))
+		return
+	}
 	if n.Kind != yaml.MappingNode {
 		l.errf(n, path, "want a Kubernetes resource (a mapping with apiVersion and kind), got %s", kindName(n))
+		return
+	}
+	if path == "" && !l.hasKey(n, "kind") {
+		if l.hasKey(n, "apiVersion") {
+			l.skip(n, "not a Kubernetes object (apiVersion without kind)")
+		} else {
+			l.skip(n, "not a Kubernetes object (no apiVersion and kind)")
+		}
 		return
 	}
 	top := map[string]*yaml.Node{}
@@ -460,7 +541,8 @@ func (l *loader) object(n *yaml.Node, path string) {
 	if md := top["metadata"]; md != nil {
 		name, ns = l.metadata(md, join(path, "metadata"), ns)
 	}
-	if name == "" {
+	unnamed := name == ""
+	if unnamed {
 		l.errf(n, join(path, "metadata.name"), "resource without metadata.name")
 		name = "<unnamed>"
 	}
@@ -480,15 +562,65 @@ func (l *loader) object(n *yaml.Node, path string) {
 		return
 	}
 	src := l.src(n)
+	key := l.resource
+	prev, dup := l.objects[key]
+	dup = dup && !unnamed
+	if dup {
+		where := "in " + prev.File
+		if prev.File == src.File {
+			where = "earlier in the same file"
+		}
+		l.cfg.Notes = append(l.cfg.Notes, Note{File: src.File, Line: src.Line, Message: fmt.Sprintf(
+			"%s is defined again; this definition replaces the one %s (line %d), as kubectl apply applies files and documents in order",
+			l.resource, where, prev.Line)})
+	}
 	if kind == "VirtualService" {
 		vs := &VirtualService{Name: name, Namespace: ns, Source: src}
 		l.virtualService(vs, spec, "spec")
-		l.cfg.VirtualServices = append(l.cfg.VirtualServices, vs)
+		if dup {
+			l.cfg.VirtualServices[prev.index] = vs
+		} else {
+			l.objects[key] = objectAt{Source: src, index: len(l.cfg.VirtualServices)}
+			l.cfg.VirtualServices = append(l.cfg.VirtualServices, vs)
+		}
 	} else {
 		dr := &DestinationRule{Name: name, Namespace: ns, Source: src}
 		l.destinationRule(dr, spec, "spec")
-		l.cfg.DestinationRules = append(l.cfg.DestinationRules, dr)
+		if dup {
+			l.cfg.DestinationRules[prev.index] = dr
+		} else {
+			l.objects[key] = objectAt{Source: src, index: len(l.cfg.DestinationRules)}
+			l.cfg.DestinationRules = append(l.cfg.DestinationRules, dr)
+		}
 	}
+	if dup {
+		l.objects[key] = objectAt{Source: src, index: prev.index}
+	}
+}
+
+// objectAt is where an object was defined and its index in the Config's list of its kind.
+type objectAt struct {
+	Source
+	index int
+}
+
+// hasKey reports whether mapping n has key k, without reporting anything.
+func (l *loader) hasKey(n *yaml.Node, k string) bool {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if c := l.resolve(n.Content[i]); c != nil && c.Kind == yaml.ScalarNode && c.Value == k {
+			return true
+		}
+	}
+	return false
+}
+
+// skip records a top-level document that is not a Kubernetes object.
+func (l *loader) skip(n *yaml.Node, format string, args ...any) {
+	line := n.Line
+	if line == 0 {
+		line = 1
+	}
+	l.cfg.Ignored = append(l.cfg.Ignored, fmt.Sprintf("%s:%d: %s", l.fileName, line, fmt.Sprintf(format, args...)))
 }
 
 func (l *loader) metadata(n *yaml.Node, path, defaultNS string) (name, ns string) {
@@ -521,12 +653,14 @@ func (l *loader) host(n *yaml.Node, path string) string {
 }
 
 func (l *loader) virtualService(vs *VirtualService, n *yaml.Node, path string) {
-	var hostsNode *yaml.Node
+	l4 := map[string]*yaml.Node{}
 	l.fields(n, path, func(k string, v *yaml.Node, p string) bool {
 		switch k {
 		case "hosts":
-			hostsNode = v
-			l.items(v, p, func(_ int, h *yaml.Node, hp string) { vs.Hosts = append(vs.Hosts, l.host(h, hp)) })
+			l.items(v, p, func(_ int, h *yaml.Node, hp string) {
+				vs.Hosts = append(vs.Hosts, l.host(h, hp))
+				vs.written = append(vs.written, l.resolve(h).Value)
+			})
 		case "gateways":
 			vs.Gateways = l.strings(v, p)
 		case "http":
@@ -536,20 +670,23 @@ func (l *loader) virtualService(vs *VirtualService, n *yaml.Node, path string) {
 				vs.HTTP = append(vs.HTTP, route)
 			})
 		case "tcp", "tls":
+			l4[k] = v
 			l.items(v, p, func(_ int, r *yaml.Node, rp string) { l.l4Route(r, rp) })
 		case "exportTo":
-			l.strings(v, p)
+			vs.ExportTo = l.strings(v, p)
 		default:
 			return false
 		}
 		return true
 	})
 	if len(vs.Hosts) == 0 {
-		at := n
-		if hostsNode != nil {
-			at = hostsNode
+		// A VirtualService without hosts is a delegate (an empty list is as good as none).
+		vs.Hosts = nil
+		for _, k := range []string{"tcp", "tls"} {
+			if v := l4[k]; v != nil {
+				l.errf(l.resolve(v), join(path, k), "delegate virtual service must have no %s route specified (a VirtualService without hosts is a delegate)", k)
+			}
 		}
-		l.errf(at, join(path, "hosts"), "a VirtualService needs at least one host")
 	}
 }
 
@@ -580,6 +717,27 @@ func (l *loader) httpRoute(r *Route, n *yaml.Node, path string) {
 		case "delegate":
 			actions++
 			r.Action = ActionDelegate
+			ref := &DelegateRef{Namespace: l.ns}
+			if dv := l.resolve(v); dv != nil {
+				ref.Source = l.src(dv)
+			}
+			l.fields(v, p, func(k string, dv *yaml.Node, dp string) bool {
+				switch k {
+				case "name":
+					ref.Name = l.str(dv, dp)
+				case "namespace":
+					if s := l.str(dv, dp); s != "" {
+						ref.Namespace = s
+					}
+				default:
+					return false
+				}
+				return true
+			})
+			if ref.Name == "" {
+				l.errf(v, join(p, "name"), "delegate without name")
+			}
+			r.Delegate = ref
 		case "retries":
 			l.fields(v, p, func(k string, rv *yaml.Node, rp string) bool {
 				switch k {
@@ -750,6 +908,19 @@ func (l *loader) match(n *yaml.Node, path string) *Match {
 	if rn := l.resolve(n); rn != nil {
 		m.Source = l.src(rn)
 	}
+	matchMap := func(v *yaml.Node, p string, header bool) map[string]*StringMatch {
+		out := map[string]*StringMatch{}
+		l.fields(v, p, func(h string, hv *yaml.Node, hp string) bool {
+			if header {
+				h = strings.ToLower(h)
+			}
+			if sm := l.stringMatchOrPresent(hv, hp); sm != nil {
+				out[h] = sm
+			}
+			return true
+		})
+		return out
+	}
 	l.fields(n, path, func(k string, v *yaml.Node, p string) bool {
 		switch k {
 		case "name":
@@ -763,14 +934,38 @@ func (l *loader) match(n *yaml.Node, path string) *Match {
 		case "scheme":
 			m.Scheme = l.stringMatch(v, p)
 		case "headers":
-			m.Headers = map[string]*StringMatch{}
-			l.fields(v, p, func(h string, hv *yaml.Node, hp string) bool {
-				m.Headers[strings.ToLower(h)] = l.stringMatch(hv, hp)
-				return true
-			})
+			m.Headers = matchMap(v, p, true)
+		case "withoutHeaders":
+			m.WithoutHeaders = matchMap(v, p, true)
 		case "ignoreUriCase":
 			m.IgnoreURICase = l.boolean(v, p)
-		case "sourceLabels", "gateways", "port", "queryParams", "withoutHeaders", "sourceNamespace":
+		case "port":
+			if num, ok := l.integer(v, p); ok {
+				if num < 1 || num > 65535 {
+					l.errf(v, p, "port %d not in 1..65535", num)
+				}
+				m.Port = num
+			}
+			m.Opaque = append(m.Opaque, k)
+		case "gateways":
+			m.Gateways = l.strings(v, p)
+			sort.Strings(m.Gateways)
+			if m.Gateways == nil {
+				m.Gateways = []string{}
+			}
+			m.Opaque = append(m.Opaque, k)
+		case "sourceLabels":
+			m.SourceLabels = map[string]string{}
+			l.fields(v, p, func(lk string, lv *yaml.Node, lp string) bool {
+				m.SourceLabels[lk] = l.str(lv, lp)
+				return true
+			})
+			m.Opaque = append(m.Opaque, k)
+		case "queryParams":
+			m.QueryParams = matchMap(v, p, false)
+			m.Opaque = append(m.Opaque, k)
+		case "sourceNamespace":
+			m.SourceNamespace = l.str(v, p)
 			m.Opaque = append(m.Opaque, k)
 		case "statPrefix":
 		default:
@@ -780,6 +975,16 @@ func (l *loader) match(n *yaml.Node, path string) *Match {
 	})
 	sort.Strings(m.Opaque)
 	return m
+}
+
+// stringMatchOrPresent is stringMatch where an empty mapping (or null) means "present", as Istio
+// reads `headers: {end-user: {}}`.
+func (l *loader) stringMatchOrPresent(n *yaml.Node, path string) *StringMatch {
+	rn := l.resolve(n)
+	if rn != nil && ((rn.Kind == yaml.MappingNode && len(rn.Content) == 0) || (rn.Kind == yaml.ScalarNode && rn.Tag == "!!null")) {
+		return &StringMatch{Kind: MatchPresent}
+	}
+	return l.stringMatch(n, path)
 }
 
 func (l *loader) stringMatch(n *yaml.Node, path string) *StringMatch {

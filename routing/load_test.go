@@ -91,11 +91,12 @@ func TestLoadBad(t *testing.T) {
 		},
 		"invalid-yaml.bad.yaml": {{5, 0, "", "invalid YAML"}},
 		"structure.bad.yaml": {
-			{6, 10, "spec.hosts", "at least one host"},
+			{6, 10, "spec.hosts", `want a list, got "reviews"`},
 			{9, 20, "spec.http[0].match[0].uri.regex", "invalid RE2 regex"},
 			{10, 12, "spec.http[0].match[1].uri", "exactly one of exact, prefix, regex"},
 			{12, 20, "spec.http[0].route[0].destination", "destination without host"},
 			{13, 15, "spec.http[0].route[0].weight", `want an integer, got "ten"`},
+			{15, 3, "spec.tcp", "delegate virtual service must have no tcp route"},
 			{17, 17, "spec.tcp[0].route[0].fallback", "only on http routes (R4)"},
 			{19, 13, "apiVersion", `unsupported apiVersion "networking.istio.io/v2"`},
 			{24, 1, "metadata.name", "without metadata.name"},
@@ -189,4 +190,20 @@ func TestLintSeed(t *testing.T) {
 	require.Len(t, got, 1, "%v", got)
 	require.Equal(t, CodeFallbackChain, got[0].Code, "R17: v3→v2→v1 does not cascade")
 	require.True(t, strings.Contains(got[0].Message, "one hop"))
+}
+
+// TestLoadDelegateL4: a VirtualService without hosts is a delegate, and Istio rejects tcp and
+// tls routes in a delegate.
+func TestLoadDelegateL4(t *testing.T) {
+	_, err := LoadBytes("d.yaml", []byte(`apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: d}
+spec:
+  hosts: []
+  http:
+  - route: [{destination: {host: a}}]
+  tcp:
+  - route: [{destination: {host: db}}]
+`), LoadOptions{})
+	require.EqualError(t, err, "d.yaml:9:3: virtualservice default/d spec.tcp: delegate virtual service must have no tcp route specified (a VirtualService without hosts is a delegate)")
 }
