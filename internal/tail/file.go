@@ -68,6 +68,7 @@ func (t *Tailer) read(f *file, budget int) (eof bool, err error) {
 			from := len(f.buf)
 			f.buf = f.buf[:from+n]
 			f.readOff += int64(n)
+			t.sinceSave += int64(n)
 			budget -= n
 			if !f.gone && !t.sameContent(f) {
 				// Truncated and rewritten since the last look: what was just read is new content.
