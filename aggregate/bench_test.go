@@ -81,3 +81,41 @@ func BenchmarkSnapshot(b *testing.B) {
 		c.Snapshot()
 	}
 }
+
+// BenchmarkObserveOverflow counts records each for a new service once --metrics.max-series is
+// reached: they fold into the overflow series, with no allocation and no registry lock.
+func BenchmarkObserveOverflow(b *testing.B) {
+	c := newCounters(b, Config{MaxSeries: 10})
+	recs := overflowRecords(b, 4096)
+	for _, r := range recs[:10] {
+		c.Observe(r, nil, productpage)
+	}
+	b.ReportAllocs()
+	i := 10
+	for b.Loop() {
+		c.Observe(recs[i%len(recs)], nil, productpage)
+		i++
+		if i == len(recs) {
+			i = 10
+		}
+	}
+}
+
+func BenchmarkObserveOverflowParallel(b *testing.B) {
+	c := newCounters(b, Config{MaxSeries: 10})
+	recs := overflowRecords(b, 4096)
+	for _, r := range recs[:10] {
+		c.Observe(r, nil, productpage)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 10
+		for pb.Next() {
+			c.Observe(recs[i], nil, productpage)
+			if i++; i == len(recs) {
+				i = 10
+			}
+		}
+	})
+}
