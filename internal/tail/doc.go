@@ -12,7 +12,9 @@
 // tried again at the next rescan. Open files are polled every PollInterval: each poll reads
 // whatever was appended since the last one. "**" is not supported.
 //
-// Lines end at '\n'; a '\r' before it is dropped. A final line without '\n' is held back until its
+// Lines are split by parse.LineReader, the reader every source of the collector uses, so byte
+// offsets, line numbers and the line cap (parse.DefaultMaxLine by default) mean the same
+// everywhere. Lines end at '\n'; a '\r' before it is dropped. A final line without '\n' is held back until its
 // newline arrives, because the writer may still be writing it; only when the file is let go
 // (rotated away or deleted, and drained) or ends a generation (truncated) is such a trailing
 // fragment delivered as a line. A line longer than MaxLineBytes is not delivered: Handler.TooLong

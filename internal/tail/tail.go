@@ -330,8 +330,13 @@ func (t *Tailer) rescan(first bool) {
 		}
 	}
 	for _, f := range t.files {
-		if len(f.buf) == 0 && cap(f.buf) > t.initBuf {
-			f.buf = nil // give back the room a long line took
+		if f.bigLine && f.lr.Buffered() == 0 && f.lr.BytesRead() == f.lr.Offset() {
+			// Give back the room a long line took: a new reader from the same place.
+			line := f.baseLine + f.lr.Lines()
+			lastSafe, safeOff, safeLine := f.lastSafe, f.safeOff, f.safeLine
+			f.lr, f.bigLine = nil, false
+			t.restart(f, f.lineOff, line)
+			f.lastSafe, f.safeOff, f.safeLine = lastSafe, safeOff, safeLine
 		}
 	}
 }
@@ -380,6 +385,8 @@ func (t *Tailer) open(path string, first bool) {
 func (t *Tailer) follow(path string, fd *os.File, k fileKey, size int64, first bool) *file {
 	f := &file{path: path, fd: fd, key: k, lastSafe: true}
 	var start, line int64
+	var skipping bool
+	var skipN int
 	how := "beginning"
 	if pos, ok := t.known[k]; ok {
 		delete(t.known, k)
@@ -395,11 +402,13 @@ func (t *Tailer) follow(path string, fd *os.File, k fileKey, size int64, first b
 			start, line, how = pos.Offset, pos.Line, "checkpoint"
 		}
 	} else if first && t.firstStart && t.cfg.StartAtEnd {
-		start, f.skipping, f.skipN = t.endOf(fd, size)
+		start, skipping, skipN = t.endOf(fd, size)
 		how = "end"
 	}
-	f.readOff, f.safeOff = start, start
-	f.lineNo, f.safeLine = line, line
+	t.restart(f, start, line)
+	if skipping {
+		f.skipOne, f.lineOff = true, start-int64(skipN)
+	}
 	f.head = readHead(fd, size)
 	f.fn = t.h.Open(path)
 	t.files = append(t.files, f)
@@ -580,11 +589,7 @@ func (t *Tailer) truncated(f *file, why string) {
 	t.m.rotations.WithLabelValues("copytruncate").Inc()
 	t.flush(f)
 	t.h.Close(f.path)
-	f.buf = f.buf[:0]
-	f.readOff, f.safeOff = 0, 0
-	f.lineNo, f.safeLine = 0, 0
-	f.lastSafe = true
-	f.skipping, f.skipN = false, 0
+	t.restart(f, 0, 0)
 	fi, err := f.fd.Stat()
 	f.head = nil
 	if err == nil {
@@ -643,9 +648,9 @@ func (t *Tailer) letGo(f *file) {
 	t.known[f.key] = position{
 		Path: f.path, Dev: f.key.dev, Inode: f.key.ino,
 		Fingerprint: hashHead(f.head), FingerprintLen: len(f.head),
-		Offset: f.readOff, Line: f.lineNo,
+		Offset: f.readOff, Line: f.baseLine + f.lr.Lines(),
 	}
-	t.log.Debug("let go of file", "path", f.path, "lines", f.lineNo)
+	t.log.Debug("let go of file", "path", f.path, "lines", f.baseLine+f.lr.Lines())
 
 	fi, err := os.Stat(f.path)
 	if err != nil || !fi.Mode().IsRegular() {
