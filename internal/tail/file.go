@@ -104,20 +104,31 @@ func (t *Tailer) restart(f *file, off, line int64) {
 func (t *Tailer) read(f *file, budget int) (eof bool, err error) {
 	f.src.budget = budget
 	for {
-		b, err := f.lr.Next()
-		switch {
-		case err == nil:
-			t.line(f, b, false, true)
-		case isTooLong(err):
-			t.line(f, nil, true, true)
-		case err == io.EOF:
+		switch err := t.deliver(f, true); err {
+		case io.EOF:
 			return true, nil
-		case err == errBudget:
+		case errBudget:
 			return false, nil
-		case err == errReplaced:
+		case errReplaced:
 			t.truncated(f, "first bytes changed")
 		default:
 			return false, err
+		}
+	}
+}
+
+// deliver hands the lines f's LineReader returns to the handler until it returns an error, and
+// returns that error. terminated tells whether the lines end with '\n'.
+func (t *Tailer) deliver(f *file, terminated bool) error {
+	for {
+		b, err := f.lr.Next()
+		switch {
+		case err == nil:
+			t.line(f, b, false, terminated)
+		case isTooLong(err):
+			t.line(f, nil, true, terminated)
+		default:
+			return err
 		}
 	}
 }
@@ -172,18 +183,8 @@ func (t *Tailer) lineSize(f *file, start, end int64, terminated bool) int {
 func (t *Tailer) flush(f *file) {
 	f.src.ended = true
 	f.lr.HoldFinal(false)
-	for {
-		b, err := f.lr.Next()
-		switch {
-		case err == nil:
-			t.line(f, b, false, false)
-		case isTooLong(err):
-			t.line(f, nil, true, false)
-		default:
-			f.lr.HoldFinal(true)
-			return
-		}
-	}
+	t.deliver(f, false) // io.EOF: the source has ended
+	f.lr.HoldFinal(true)
 }
 
 // readHead returns the first min(FingerprintBytes, size) bytes of fd (fewer on a read error).
