@@ -67,6 +67,8 @@ func killMidBacklog(t *testing.T, state, path string, lines [][]byte) (seen int6
 		}
 		longest = max(longest, int64(len(l))+1)
 	}
+	t.Logf("killed after %d of %d lines were seen read; checkpoint at line %d, byte %d (%d bytes behind)",
+		seen, len(lines), line, offset, seenBytes-offset)
 	require.LessOrEqual(t, seenBytes-offset, int64(tail.DefaultCheckpointBytes)+longest,
 		"bytes read before the crash (%d lines) past the checkpoint (%d lines)", seen, line)
 	return seen
