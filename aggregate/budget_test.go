@@ -104,7 +104,7 @@ func overflowRecords(t testing.TB, n int) []*parse.Record {
 // once the entry budget is spent.
 func TestOverflowAllocatesNothing(t *testing.T) {
 	c := newCounters(t, Config{MaxSeries: 10})
-	recs := overflowRecords(t, 2000)
+	recs := overflowRecords(t, 2100)
 	for _, r := range recs[:10] {
 		c.Observe(r, nil, productpage)
 	}
@@ -116,6 +116,16 @@ func TestOverflowAllocatesNothing(t *testing.T) {
 	})
 	require.Zero(t, allocs, "allocations per overflowed record")
 	require.Zero(t, c.nEntries.Load()-10, "overflowed records take no entry")
+	// Label values that are not valid UTF-8 are repaired without allocating too.
+	routes := make([][]byte, 1100)
+	for r := range routes {
+		routes[r] = []byte(fmt.Sprintf("route\xff%d", r))
+	}
+	allocs = testing.AllocsPerRun(1000, func() {
+		c.Observe(recs[i], routes[i-1010], productpage)
+		i++
+	})
+	require.Zero(t, allocs, "allocations per overflowed record with invalid UTF-8")
 
 	// Port variants of one existing series, far more than the budget: past it, no allocation.
 	rec := loadRecord(t, "none")
@@ -157,15 +167,20 @@ func TestLabelViewsMatchLabels(t *testing.T) {
 					ns: cutRawString(src.Namespace, max), wl: cutRawString(src.Workload, max),
 					result: resultIndex(rec.Result), code: codeClass(rec.ResponseCode),
 				}
-				var lv [11]string
-				require.True(t, k.labelViews(max, &lv), name)
+				lv, ok := k.labelViews(max, make([]byte, 0, 9*max))
+				require.True(t, ok, name)
 				require.Equal(t, k.labels(max), lv, name)
 			}
 		}
 	}
-	k := rawKey{b: [4][]byte{nil, nil, nil, []byte("bad\xffroute")}}
-	var lv [11]string
-	require.False(t, k.labelViews(max, &lv), "invalid UTF-8 takes the path that repairs it")
+	// Invalid UTF-8 is repaired as LabelValue repairs it, in the scratch room while it lasts.
+	k := rawKey{b: [4][]byte{[]byte("outbound|80|v\xff1|bad\xfe.ns.svc.cluster.local"), nil, nil, []byte("bad\xffroute")},
+		ns: "n\xffs", wl: strings.Repeat("\xff", 30)}
+	lv, ok := k.labelViews(max, make([]byte, 0, 9*max))
+	require.True(t, ok)
+	require.Equal(t, k.labels(max), lv)
+	_, ok = k.labelViews(max, make([]byte, 0, max))
+	require.False(t, ok, "no room for a second repair")
 }
 
 // TestScrapeDuringExpiry scrapes from three goroutines while records are counted and expiry

@@ -377,10 +377,11 @@ func (c *Counters) Observe(rec *parse.Record, route []byte, src Source) {
 // series' retired counts. Only a record of a real series gets an entry, and only while the
 // process-wide budget lasts; a record for the overflow series, or past the budget, is counted
 // through the registry view: no allocation, no registry lock. Only a record that creates a
-// series, or whose label values are not valid UTF-8, takes the slow path.
+// series or an entry, or whose invalid UTF-8 needs more repair room than the stack holds (more
+// than 1 KiB of repaired values), takes the slow path.
 func (c *Counters) observeMiss(s *stripe, h uint64, k *rawKey, durationMs int64, uh bool) *entry {
-	var lv [11]string
-	valid := k.labelViews(c.cfg.MaxLabelLen, &lv)
+	var scratch [1024]byte // room for repaired values of the default MaxLabelLen and more
+	lv, valid := k.labelViews(c.cfg.MaxLabelLen, scratch[:0])
 	budget := c.nEntries.Load() < c.maxEntries
 	if valid && (!budget || c.reqFull.Load()) {
 		v := c.currentView()
@@ -484,28 +485,35 @@ func (v *regView) uhOf(seed maphash.Seed, lv *[11]string) *uhSeries {
 	return nil
 }
 
-// labelViews fills lv with k's label values as k.labels makes them, without copying: the values
-// are views of k's bytes, valid while the record is, for looking series up only. It reports false
-// when a value is not valid UTF-8 (k.labels would repair it).
-func (k *rawKey) labelViews(max int, lv *[11]string) bool {
+// labelViews returns k's label values as k.labels makes them, without allocating: valid values
+// are views of k's bytes, valid while the record is; invalid UTF-8 is repaired into scratch's
+// spare room. The values are for looking series up only. It reports false when scratch has no
+// room for a repair.
+func (k *rawKey) labelViews(max int, scratch []byte) (lv [11]string, ok bool) {
 	dest, primary := clusterLabels(k.b[kPrimary])
 	fbService, fbSubset := clusterLabels(k.b[kFallback])
 	finService, finSubset := clusterLabels(k.b[kFinal])
-	for i, v := range [...][]byte{dest, primary, fbService, fbSubset, finService, finSubset} {
-		if !utf8.Valid(v) {
-			return false
+	ok = true
+	for i, b := range [...][]byte{dest, primary, fbService, fbSubset, finService, finSubset, k.b[kRoute],
+		unsafe.Slice(unsafe.StringData(k.ns), len(k.ns)), unsafe.Slice(unsafe.StringData(k.wl), len(k.wl))} {
+		j := i
+		if i >= 6 {
+			j = i + 2 // route, source namespace and workload follow result and code class
 		}
-		lv[i] = capLenString(view(v), max)
-	}
-	if !utf8.Valid(k.b[kRoute]) || !utf8.ValidString(k.ns) || !utf8.ValidString(k.wl) {
-		return false
+		switch {
+		case utf8.Valid(b):
+			lv[j] = capLenString(view(b), max)
+		case cap(scratch)-len(scratch) >= max:
+			from := len(scratch)
+			scratch = appendValid(scratch, b, from+max) // its max counts the bytes before from
+			lv[j] = capLenString(view(scratch[from:]), max)
+		default:
+			ok = false
+		}
 	}
 	lv[6] = resultNames[k.result]
 	lv[7] = codeClassNames[k.code]
-	lv[8] = capLenString(view(k.b[kRoute]), max)
-	lv[9] = capLenString(k.ns, max)
-	lv[10] = capLenString(k.wl, max)
-	return true
+	return lv, ok
 }
 
 // view returns b's bytes as a string without copying; it must not outlive b or see b change.
