@@ -255,6 +255,8 @@ type Counters struct {
 	uhFull       atomic.Bool
 	regGen       atomic.Uint64 // changes, under regMu, whenever a registry does
 	view         atomic.Pointer[regView]
+	live         regView // the registries themselves, for lookups under regMu
+	stale        int     // lookups under regMu since the last view was made; guarded by regMu
 	reqOverflow  *reqSeries
 	histOverflow *histSeries
 	uhOverflow   *uhSeries
@@ -307,6 +309,7 @@ func NewCounters(cfg Config) (*Counters, error) {
 		verdicts:     make(map[verdictKey]uint64),
 	}
 	c.reqOverflow = &reqSeries{labels: [11]string{o, o, o, o, o, o, o, o, o, o, o}, hist: c.histOverflow, uh: c.uhOverflow}
+	c.live = regView{req: c.reqReg, hist: c.histReg, uh: c.uhReg}
 	for i := range c.stripes {
 		c.stripes[i].entries = make(map[uint64]*entry)
 	}
@@ -384,8 +387,16 @@ func (c *Counters) observeMiss(s *stripe, h uint64, k *rawKey, durationMs int64,
 	lv, valid := k.labelViews(c.cfg.MaxLabelLen, scratch[:0])
 	budget := c.nEntries.Load() < c.maxEntries
 	if valid && (!budget || c.reqFull.Load()) {
-		v := c.currentView()
+		v, locked := c.currentView()
 		g := v.reqOf(c.seed, &lv)
+		var hs *histSeries
+		var us *uhSeries
+		if g == nil {
+			hs, us = v.histOf(c.seed, &lv), v.uhOf(c.seed, &lv)
+		}
+		if locked {
+			c.regMu.Unlock()
+		}
 		switch {
 		case g != nil && budget:
 			if c.nEntries.Add(1) <= c.maxEntries {
@@ -396,18 +407,15 @@ func (c *Counters) observeMiss(s *stripe, h uint64, k *rawKey, durationMs int64,
 		case g != nil:
 			c.countRetired(g, g.hist, g.uh, durationMs, uh)
 			return nil
-		case c.reqFull.Load():
-			hs, us := v.histOf(c.seed, &lv), v.uhOf(c.seed, &lv)
-			if (hs != nil || c.histFull.Load()) && (us != nil || c.uhFull.Load()) {
-				if hs == nil {
-					hs = c.histOverflow
-				}
-				if us == nil {
-					us = c.uhOverflow
-				}
-				c.countRetired(c.reqOverflow, hs, us, durationMs, uh)
-				return nil
+		case c.reqFull.Load() && (hs != nil || c.histFull.Load()) && (us != nil || c.uhFull.Load()):
+			if hs == nil {
+				hs = c.histOverflow
 			}
+			if us == nil {
+				us = c.uhOverflow
+			}
+			c.countRetired(c.reqOverflow, hs, us, durationMs, uh)
+			return nil
 		}
 	}
 	// Slow path: the label values are made and the registry locked.
@@ -439,21 +447,32 @@ func (c *Counters) countRetired(g *reqSeries, hs *histSeries, us *uhSeries, dura
 	touch(&hs.touched)
 }
 
-// currentView returns a view of the registries as they are now, copying them when they changed
-// since the last view.
-func (c *Counters) currentView() *regView {
+// staleLookups is how many lookups may go to the registries themselves, under their lock, while
+// they change, before they are copied into a new view: copying all of them for every record
+// would cost more than the lock.
+const staleLookups = 1024
+
+// currentView returns a view of the registries as they are now: the last copy when they have not
+// changed since, else a new copy, or, while they keep changing, the registries themselves with
+// c.regMu locked (locked is then true and the caller unlocks).
+func (c *Counters) currentView() (v *regView, locked bool) {
 	if v := c.view.Load(); v != nil && v.gen == c.regGen.Load() {
-		return v
+		return v, false
 	}
 	c.regMu.Lock()
-	defer c.regMu.Unlock()
 	gen := c.regGen.Load()
 	if v := c.view.Load(); v != nil && v.gen == gen {
-		return v
+		c.regMu.Unlock()
+		return v, false
 	}
-	v := &regView{gen: gen, req: maps.Clone(c.reqReg), hist: maps.Clone(c.histReg), uh: maps.Clone(c.uhReg)}
+	if c.stale++; c.stale < staleLookups {
+		return &c.live, true
+	}
+	c.stale = 0
+	v = &regView{gen: gen, req: maps.Clone(c.reqReg), hist: maps.Clone(c.histReg), uh: maps.Clone(c.uhReg)}
 	c.view.Store(v)
-	return v
+	c.regMu.Unlock()
+	return v, false
 }
 
 func (v *regView) reqOf(seed maphash.Seed, lv *[11]string) *reqSeries {
