@@ -152,3 +152,27 @@ func TestRotatedWhileStopped(t *testing.T) {
 		})
 	}
 }
+
+// TestLongLineRoomGivenBack: after a line much longer than usual, a rescan gives the reader's
+// grown buffer back by starting a new reader where the old one stood; numbering and checkpoints
+// go on as if nothing happened.
+func TestLongLineRoomGivenBack(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.log")
+	long := strings.Repeat("x", 200<<10)
+	appendFile(t, path, long+"\na\n")
+	cfg := fastConfig(dir, "*.log")
+	cfg.StateFile = filepath.Join(dir, "positions.json")
+	rec := &recorder{dir: dir}
+	r := start(t, cfg, rec)
+	waitEvents(t, rec, 3)
+	time.Sleep(100 * time.Millisecond) // several rescans
+	appendFile(t, path, "b\n")
+	got := waitEvents(t, rec, 4)
+	r.stop(t)
+	require.Equal(t, []string{"open a.log", "line a.log 1 " + long, "line a.log 2 a", "line a.log 3 b"}, got)
+	st, err := readState(cfg.StateFile)
+	require.NoError(t, err)
+	require.Equal(t, int64(len(long)+len("\na\nb\n")), st.Files[0].Offset)
+	require.Equal(t, int64(3), st.Files[0].Line)
+}
