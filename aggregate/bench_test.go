@@ -81,3 +81,39 @@ func BenchmarkSnapshot(b *testing.B) {
 		c.Snapshot()
 	}
 }
+
+// overflowing returns Counters whose --metrics.max-series (10) is reached, and records each for
+// a new service.
+func overflowing(b *testing.B) (*Counters, []*parse.Record) {
+	c := newCounters(b, Config{MaxSeries: 10})
+	recs := overflowRecords(b, 4096)
+	for _, r := range recs[:10] {
+		c.Observe(r, nil, productpage)
+	}
+	return c, recs[10:]
+}
+
+// BenchmarkObserveOverflow counts records each for a new service once --metrics.max-series is
+// reached: they fold into the overflow series, with no allocation and no registry lock.
+func BenchmarkObserveOverflow(b *testing.B) {
+	c, recs := overflowing(b)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		c.Observe(recs[i%len(recs)], nil, productpage)
+		i++
+	}
+}
+
+func BenchmarkObserveOverflowParallel(b *testing.B) {
+	c, recs := overflowing(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			c.Observe(recs[i%len(recs)], nil, productpage)
+			i++
+		}
+	})
+}

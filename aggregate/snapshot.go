@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"strings"
+	"sync/atomic"
 )
 
 // Snapshot is the state of a Counters at one moment, as plain data sorted by labels.
@@ -80,11 +81,17 @@ type DecisionSeries struct {
 
 // Snapshot returns the current counts. With Config.SeriesTTL set it first drops the series that
 // have been idle for longer than the TTL.
+//
+// Every exported value is an entry sum plus retired counts, and expiry is what moves counts from
+// entries to retired. Snapshots are serialized, expiry included, so no expiry runs between a
+// snapshot's pass over the entries and its pass over the retired counts: a count is seen once,
+// never in both places or in neither, and a counter never goes down while its series lives.
+// Records counted during a snapshot show in it or in the next one.
 func (c *Counters) Snapshot() Snapshot {
+	c.snapMu.Lock()
+	defer c.snapMu.Unlock()
 	if c.cfg.SeriesTTL > 0 {
-		c.sweepMu.Lock()
-		c.expire(c.cfg.Now())
-		c.sweepMu.Unlock()
+		c.expire()
 	}
 	reqs := make(map[*reqSeries]uint64)
 	uhs := make(map[*uhSeries]uint64)
@@ -116,15 +123,15 @@ func (c *Counters) Snapshot() Snapshot {
 	c.regMu.Lock()
 	for _, g := range c.reqReg {
 		for ; g != nil; g = g.next {
-			if g.retired > 0 {
-				reqs[g] += g.retired
+			if n := atomic.LoadUint64(&g.retired); n > 0 {
+				reqs[g] += n
 			}
 		}
 	}
 	for _, g := range c.histReg {
 		for ; g != nil; g = g.next {
-			if g.retired.count > 0 {
-				histOf(g).add(&g.retired)
+			if d := g.retired.load(); d.count > 0 {
+				histOf(g).add(&d)
 			}
 		}
 	}
@@ -132,19 +139,19 @@ func (c *Counters) Snapshot() Snapshot {
 		for ; g != nil; g = g.next {
 			// Every live series is exported, at zero until a UH record comes, so that rate()
 			// sees the first one.
-			uhs[g] += g.retired
+			uhs[g] += atomic.LoadUint64(&g.retired)
 		}
 	}
-	if n := c.reqOverflow.retired; n > 0 {
+	c.regMu.Unlock()
+	if n := atomic.LoadUint64(&c.reqOverflow.retired); n > 0 {
 		reqs[c.reqOverflow] += n
 	}
-	if n := c.uhOverflow.retired; n > 0 {
+	if n := atomic.LoadUint64(&c.uhOverflow.retired); n > 0 {
 		uhs[c.uhOverflow] += n
 	}
-	if c.histOverflow.retired.count > 0 {
-		histOf(c.histOverflow).add(&c.histOverflow.retired)
+	if d := c.histOverflow.retired.load(); d.count > 0 {
+		histOf(c.histOverflow).add(&d)
 	}
-	c.regMu.Unlock()
 
 	snap := Snapshot{Overflow: map[string]uint64{MetricRequests: reqs[c.reqOverflow], MetricDuration: 0, MetricDecisions: 0,
 		MetricUnhealthy: uhs[c.uhOverflow]}}

@@ -29,7 +29,7 @@ func BenchmarkRead(b *testing.B) {
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for b.Loop() {
-		f.readOff, f.buf = 0, f.buf[:0]
+		tl.restart(f, 0, 0)
 		for {
 			eof, err := tl.read(f, readBudget)
 			if err != nil {

@@ -12,7 +12,9 @@
 // tried again at the next rescan. Open files are polled every PollInterval: each poll reads
 // whatever was appended since the last one. "**" is not supported.
 //
-// Lines end at '\n'; a '\r' before it is dropped. A final line without '\n' is held back until its
+// Lines are split by parse.LineReader, the reader every source of the collector uses, so byte
+// offsets, line numbers and the line cap (parse.DefaultMaxLine by default) mean the same
+// everywhere. Lines end at '\n'; a '\r' before it is dropped. A final line without '\n' is held back until its
 // newline arrives, because the writer may still be writing it; only when the file is let go
 // (rotated away or deleted, and drained) or ends a generation (truncated) is such a trailing
 // fragment delivered as a line. A line longer than MaxLineBytes is not delivered: Handler.TooLong
@@ -45,7 +47,9 @@
 //
 // # Checkpoints
 //
-// With a StateFile, positions are saved every CheckpointInterval and when Run returns, as JSON
+// With a StateFile, positions are saved every CheckpointInterval, whenever CheckpointBytes were
+// read since the last save (a backlog is read in one go, so time alone would not checkpoint it),
+// and when Run returns, as JSON
 // records of device, inode, fingerprint, offset, line number and path (the path is for humans),
 // written atomically (temporary file, fsync, rename, fsync of the directory). Only safe positions
 // are stored: the position after the last line for which the LineFunc returned true, so a
@@ -56,8 +60,15 @@
 // are remembered while some matched path still leads to them, so a glob that also matches rotated
 // names does not read them again.
 //
-// A file rotated away while the tailer was stopped is not found again unless the patterns match
-// its new name; whatever was appended to it after the last checkpoint is then lost.
+// What a crash (no save when Run returns) makes the next start deliver again is bounded by
+// volume: at most CheckpointBytes read past the saved positions, plus the unfinished line or
+// multi-line record a saved position was held back for.
+//
+// A file rotated away while the tailer was stopped is found again at the next start by device,
+// inode and fingerprint in the directory of its checkpointed path or of that path's symlink
+// target: it is read from its checkpoint to its end under the checkpointed path, and only then
+// is the file now at that path opened. A file moved to another directory is not found; whatever
+// was appended to it after the last checkpoint is then lost.
 //
 // # Start position
 //

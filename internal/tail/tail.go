@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/fallbackwatch/fallbackwatch/parse"
 )
 
 // Defaults applied by New to zero fields of Config.
@@ -22,7 +24,10 @@ const (
 	DefaultRescanInterval     = 5 * time.Second
 	DefaultCheckpointInterval = 5 * time.Second
 	DefaultRotateWait         = 500 * time.Millisecond
-	DefaultMaxLineBytes       = 1 << 20
+	DefaultMaxLineBytes       = parse.DefaultMaxLine
+	// DefaultCheckpointBytes is how many bytes may be read between two checkpoints: what a
+	// crash can make the next start read again is bounded by it, however fast lines come.
+	DefaultCheckpointBytes = 4 << 20
 )
 
 // FingerprintBytes is how many leading bytes of a file its fingerprint covers (fewer while the
@@ -39,6 +44,9 @@ type Config struct {
 	PollInterval       time.Duration // default 100ms
 	RescanInterval     time.Duration // default 5s
 	CheckpointInterval time.Duration // default 5s (also saved when Run returns)
+	// CheckpointBytes saves positions also whenever that many bytes were read since the last
+	// save, so that a backlog read in one go is checkpointed as it is read; default 4 MiB.
+	CheckpointBytes int64
 	// RotateWait is how long a file whose path moved away (rename rotation, deletion) is still
 	// read before it is drained to its end and let go; default 500ms.
 	RotateWait time.Duration
@@ -81,6 +89,9 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s %v is negative", d.name, d.v))
 		}
 	}
+	if c.CheckpointBytes < 0 {
+		errs = append(errs, fmt.Errorf("checkpoint bytes %d is negative", c.CheckpointBytes))
+	}
 	if c.MaxLineBytes < 0 {
 		errs = append(errs, fmt.Errorf("max line bytes %d is negative", c.MaxLineBytes))
 	}
@@ -107,6 +118,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RotateWait == 0 {
 		c.RotateWait = DefaultRotateWait
+	}
+	if c.CheckpointBytes == 0 {
+		c.CheckpointBytes = DefaultCheckpointBytes
 	}
 	if c.MaxLineBytes == 0 {
 		c.MaxLineBytes = DefaultMaxLineBytes
@@ -152,6 +166,7 @@ type Tailer struct {
 	openErr map[string]string    // last error logged per path, to log each problem once
 
 	firstStart bool
+	sinceSave  int64 // bytes read since positions were last saved (or since the start)
 	started    atomic.Bool
 	ready      atomic.Bool
 	lastSave   atomic.Int64 // unix nanoseconds
@@ -220,9 +235,7 @@ func (t *Tailer) Run(ctx context.Context) error {
 			nextRescan = now.Add(t.cfg.RescanInterval)
 		}
 		if t.cfg.StateFile != "" && !now.Before(nextSave) {
-			if err := t.save(); err != nil {
-				t.log.Error("cannot save file positions; retrying", "err", err)
-			}
+			t.checkpoint()
 			nextSave = now.Add(t.cfg.CheckpointInterval)
 		}
 		select {
@@ -231,6 +244,14 @@ func (t *Tailer) Run(ctx context.Context) error {
 		case <-ticker.C:
 		}
 	}
+}
+
+// checkpoint saves positions, logging a failure: the next checkpoint retries.
+func (t *Tailer) checkpoint() {
+	if err := t.save(); err != nil {
+		t.log.Error("cannot save file positions; retrying", "err", err)
+	}
+	t.sinceSave = 0
 }
 
 // stop saves positions and closes every file without calling Handler.Close.
@@ -270,6 +291,9 @@ func (t *Tailer) match() []string {
 // rescan opens matched files that are not followed yet and forgets positions of files no
 // matched path leads to any more.
 func (t *Tailer) rescan(first bool) {
+	if first {
+		t.recoverRotated()
+	}
 	paths := t.match()
 	seen := make(map[fileKey]bool, len(paths))
 	for _, p := range paths {
@@ -306,8 +330,13 @@ func (t *Tailer) rescan(first bool) {
 		}
 	}
 	for _, f := range t.files {
-		if len(f.buf) == 0 && cap(f.buf) > t.initBuf {
-			f.buf = nil // give back the room a long line took
+		if f.bigLine && f.lr.Buffered() == 0 && f.lr.BytesRead() == f.lr.Offset() {
+			// Give back the room a long line took: a new reader from the same place.
+			line := f.baseLine + f.lr.Lines()
+			lastSafe, safeOff, safeLine := f.lastSafe, f.safeOff, f.safeLine
+			f.lr, f.bigLine = nil, false
+			t.restart(f, f.lineOff, line)
+			f.lastSafe, f.safeOff, f.safeLine = lastSafe, safeOff, safeLine
 		}
 	}
 }
@@ -347,9 +376,17 @@ func (t *Tailer) open(path string, first bool) {
 		return
 	}
 	delete(t.openErr, path)
-	size := fi.Size()
+	t.follow(path, fd, k, fi.Size(), first)
+}
+
+// follow starts following the open file fd, known by k, under path: from its checkpoint when
+// there is one for k, else from its beginning or, on the first scan of a first start with
+// StartAtEnd, its end.
+func (t *Tailer) follow(path string, fd *os.File, k fileKey, size int64, first bool) *file {
 	f := &file{path: path, fd: fd, key: k, lastSafe: true}
 	var start, line int64
+	var skipping bool
+	var skipN int
 	how := "beginning"
 	if pos, ok := t.known[k]; ok {
 		delete(t.known, k)
@@ -365,11 +402,13 @@ func (t *Tailer) open(path string, first bool) {
 			start, line, how = pos.Offset, pos.Line, "checkpoint"
 		}
 	} else if first && t.firstStart && t.cfg.StartAtEnd {
-		start, f.skipping, f.skipN = t.endOf(fd, size)
+		start, skipping, skipN = t.endOf(fd, size)
 		how = "end"
 	}
-	f.readOff, f.safeOff = start, start
-	f.lineNo, f.safeLine = line, line
+	t.restart(f, start, line)
+	if skipping {
+		f.skipOne, f.lineOff = true, start-int64(skipN)
+	}
 	f.head = readHead(fd, size)
 	f.fn = t.h.Open(path)
 	t.files = append(t.files, f)
@@ -377,6 +416,70 @@ func (t *Tailer) open(path string, first bool) {
 	t.byPath[path] = f
 	t.m.tracked.Inc()
 	t.log.Debug("following file", "path", path, "dev", k.dev, "inode", k.ino, "from", how, "offset", start)
+	return f
+}
+
+// recoverRotated finds, at the start of Run, the checkpointed files that were rotated away while
+// the tailer was stopped. A checkpoint whose path now leads to another file, or to none, is
+// looked for by device and inode in the directory of its path and in that of the path's symlink
+// target (kubelet rotates /var/log/pods/<pod>/<container>/0.log, which /var/log/containers links
+// to). A file found there with bytes past its checkpoint is drained from the checkpoint under
+// the checkpoint's path, and then the file now at that path is opened: the order a rotation
+// seen while running has.
+func (t *Tailer) recoverRotated() {
+	lost := map[string]map[fileKey]position{} // by directory
+	for k, pos := range t.known {
+		if fi, err := os.Stat(pos.Path); err == nil {
+			if cur, ok := keyOf(fi); ok && cur == k {
+				continue // still at its path: the scan finds it
+			}
+		}
+		dirs := []string{filepath.Dir(pos.Path)}
+		if real, err := filepath.EvalSymlinks(pos.Path); err == nil {
+			dirs = append(dirs, filepath.Dir(real))
+		}
+		for _, d := range dirs {
+			if lost[d] == nil {
+				lost[d] = map[fileKey]position{}
+			}
+			lost[d][k] = pos
+		}
+	}
+	for dir, want := range lost {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			if !e.Type().IsRegular() {
+				continue
+			}
+			fi, err := e.Info()
+			if err != nil {
+				continue
+			}
+			k, ok := keyOf(fi)
+			pos, found := want[k]
+			if !ok || !found || t.byKey[k] != nil || t.byPath[pos.Path] != nil || fi.Size() <= pos.Offset {
+				continue
+			}
+			name := filepath.Join(dir, e.Name())
+			fd, err := os.Open(name)
+			if err != nil {
+				t.log.Warn("cannot open file rotated while stopped; its unread lines are lost", "path", name, "err", err)
+				continue
+			}
+			if !fingerprintMatches(fd, pos) {
+				fd.Close()
+				continue
+			}
+			f := t.follow(pos.Path, fd, k, fi.Size(), false)
+			f.gone, f.renamed, f.goneAt = true, true, time.Now().Add(-t.cfg.RotateWait)
+			t.m.rotations.WithLabelValues("rename").Inc()
+			t.log.Info("file was rotated while stopped; reading it from its checkpoint first",
+				"path", pos.Path, "rotated_to", name, "offset", pos.Offset)
+		}
+	}
 }
 
 // endOf finds where a file read from its end begins: after its last complete line. If the last
@@ -409,7 +512,16 @@ func (t *Tailer) pollAll(ctx context.Context) {
 	for len(pending) > 0 && ctx.Err() == nil {
 		next := pending[:0]
 		for _, f := range pending {
-			eof, err := t.read(f, readBudget)
+			budget := readBudget
+			if t.cfg.StateFile != "" {
+				// Read no further than the next checkpoint, so that no more than CheckpointBytes
+				// are ever read past the saved positions.
+				budget = int(min(int64(budget), max(1, t.cfg.CheckpointBytes-t.sinceSave)))
+			}
+			eof, err := t.read(f, budget)
+			if t.cfg.StateFile != "" && t.sinceSave >= t.cfg.CheckpointBytes {
+				t.checkpoint()
+			}
 			if err != nil {
 				t.log.Warn("cannot read file", "path", f.path, "err", err)
 				continue
@@ -477,11 +589,7 @@ func (t *Tailer) truncated(f *file, why string) {
 	t.m.rotations.WithLabelValues("copytruncate").Inc()
 	t.flush(f)
 	t.h.Close(f.path)
-	f.buf = f.buf[:0]
-	f.readOff, f.safeOff = 0, 0
-	f.lineNo, f.safeLine = 0, 0
-	f.lastSafe = true
-	f.skipping, f.skipN = false, 0
+	t.restart(f, 0, 0)
 	fi, err := f.fd.Stat()
 	f.head = nil
 	if err == nil {
@@ -540,9 +648,9 @@ func (t *Tailer) letGo(f *file) {
 	t.known[f.key] = position{
 		Path: f.path, Dev: f.key.dev, Inode: f.key.ino,
 		Fingerprint: hashHead(f.head), FingerprintLen: len(f.head),
-		Offset: f.readOff, Line: f.lineNo,
+		Offset: f.readOff, Line: f.baseLine + f.lr.Lines(),
 	}
-	t.log.Debug("let go of file", "path", f.path, "lines", f.lineNo)
+	t.log.Debug("let go of file", "path", f.path, "lines", f.baseLine+f.lr.Lines())
 
 	fi, err := os.Stat(f.path)
 	if err != nil || !fi.Mode().IsRegular() {

@@ -371,7 +371,8 @@ func TestNewValidates(t *testing.T) {
 		{name: "everything wrong", cfg: Config{
 			Patterns: []string{"", "/var/log/[x"}, StateFile: "/nonexistent/dir/state.json",
 			PollInterval: -1, RescanInterval: -1, CheckpointInterval: -1, RotateWait: -1, MaxLineBytes: -1,
-		}, want: []string{"pattern 0 is empty", `pattern 1 "/var/log/[x": syntax error`,
+			CheckpointBytes: -1,
+		}, want: []string{"checkpoint bytes -1 is negative", "pattern 0 is empty", `pattern 1 "/var/log/[x": syntax error`,
 			"poll interval -1ns is negative", "rescan interval", "checkpoint interval", "rotate wait",
 			"max line bytes -1", `state file "/nonexistent/dir/state.json"`, "nil handler"}},
 		{name: "no patterns", cfg: Config{}, h: &recorder{}, want: []string{"no file patterns"}},
@@ -391,5 +392,6 @@ func TestNewValidates(t *testing.T) {
 	require.Equal(t, DefaultRescanInterval, tl.cfg.RescanInterval)
 	require.Equal(t, DefaultCheckpointInterval, tl.cfg.CheckpointInterval)
 	require.Equal(t, DefaultMaxLineBytes, tl.cfg.MaxLineBytes)
+	require.Equal(t, int64(4<<20), tl.cfg.CheckpointBytes, "4 MiB between checkpoints")
 	require.False(t, tl.Ready())
 }
