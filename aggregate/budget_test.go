@@ -165,7 +165,7 @@ func TestLabelViewsMatchLabels(t *testing.T) {
 				k := rawKey{
 					b:  [4][]byte{cutRaw(rec.PrimaryCluster(), 2*max+32), cutRaw(rec.FallbackCluster(), 2*max+32), cutRaw(rec.FinalCluster(), 2*max+32), cutRaw(route, max)},
 					ns: cutRawString(src.Namespace, max), wl: cutRawString(src.Workload, max),
-					result: resultIndex(rec.Result), code: codeClass(rec.ResponseCode),
+					result: resultIndex(rec.Result), code: codeClass(rec),
 				}
 				lv, ok := k.labelViews(max, make([]byte, 0, 9*max))
 				require.True(t, ok, name)

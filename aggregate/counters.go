@@ -509,9 +509,12 @@ func (v *regView) uhOf(seed maphash.Seed, lv *[11]string) *uhSeries {
 // spare room. The values are for looking series up only. It reports false when scratch has no
 // room for a repair.
 func (k *rawKey) labelViews(max int, scratch []byte) (lv [11]string, ok bool) {
-	dest, primary := clusterLabels(k.b[kPrimary])
-	fbService, fbSubset := clusterLabels(k.b[kFallback])
-	finService, finSubset := clusterLabels(k.b[kFinal])
+	dest, primary := ClusterLabels(k.b[kPrimary])
+	if len(k.b[kPrimary]) == 0 {
+		dest = noneService
+	}
+	fbService, fbSubset := ClusterLabels(k.b[kFallback])
+	finService, finSubset := ClusterLabels(k.b[kFinal])
 	ok = true
 	for i, b := range [...][]byte{dest, primary, fbService, fbSubset, finService, finSubset, k.b[kRoute],
 		unsafe.Slice(unsafe.StringData(k.ns), len(k.ns)), unsafe.Slice(unsafe.StringData(k.wl), len(k.wl))} {

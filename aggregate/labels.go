@@ -55,6 +55,9 @@ func resultIndex(r parse.Result) uint8 {
 // never reached a routing decision (404 NR, or 503 UC before a route was chosen).
 const NoneService = "__none__"
 
+// noneService is NoneService as bytes, for building label values without allocating.
+var noneService = []byte(NoneService)
+
 var codeClassNames = [...]string{"0xx", "1xx", "2xx", "3xx", "4xx", "5xx", "tcp"}
 
 // codeClassTCP is the index of "tcp" in codeClassNames.
@@ -119,7 +122,7 @@ func ClusterLabels(name []byte) (service, subset []byte) {
 // primary: its service, or NoneService when there is no cluster.
 func DestinationService(primary []byte) []byte {
 	if len(primary) == 0 {
-		return []byte(NoneService)
+		return noneService
 	}
 	svc, _ := ClusterLabels(primary)
 	return svc
@@ -166,7 +169,7 @@ func (k *rawKey) labels(max int) [11]string {
 	var l [11]string
 	dest, primary := ClusterLabels(k.b[kPrimary])
 	if len(k.b[kPrimary]) == 0 {
-		dest = []byte(NoneService)
+		dest = noneService
 	}
 	fbService, fbSubset := ClusterLabels(k.b[kFallback])
 	finService, finSubset := ClusterLabels(k.b[kFinal])
