@@ -196,7 +196,7 @@ func TestErrorsWriteNothing(t *testing.T) {
 		{"invalid window", []string{"--window.short=1h", "--window.long=1h"}, 1, "window.long 1h"},
 		{"unparsable duration", []string{"--window.short=fast"}, 2, "window.short"},
 		{"unknown flag", []string{"--bogus"}, 2, "bogus"},
-		{"positional argument", []string{"sample2.yaml"}, 2, `unexpected argument "sample2.yaml"`},
+		{"positional argument", []string{"sample2.yaml"}, 2, "unexpected sample2.yaml"},
 		{"unknown format", []string{"--format", "json"}, 2, `--format "json"`},
 		{"capacity without routing", []string{"--capacity", "monitoring/bookinfo/capacity.yaml"}, 2, "--capacity needs --routing"},
 	} {

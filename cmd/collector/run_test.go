@@ -538,7 +538,8 @@ func TestRunUsageErrors(t *testing.T) {
 	}{
 		{"bad log level", []string{"--log.level=nope"}, 2, `--log.level "nope"`},
 		{"bad log format", []string{"--log.format=xml"}, 2, `--log.format "xml"`},
-		{"bad input format", []string{"--log.input-format=syslog"}, 2, "--log.input-format"},
+		{"bad input format", []string{"--input.format=syslog"}, 2, "--input.format"},
+		{"bad input format, deprecated name", []string{"--log.input-format=syslog"}, 2, "--input.format"},
 		{"unknown flag", []string{"--no-such-flag"}, 2, "no-such-flag"},
 		{"brokers without topic", []string{"--kafka.brokers", "127.0.0.1:9"}, 2, "--kafka.brokers and --kafka.topic go together"},
 		{"topic without brokers", []string{"--kafka.topic", "logs"}, 2, "--kafka.brokers and --kafka.topic go together"},
