@@ -56,8 +56,14 @@ func freeAddr(t *testing.T) string {
 // killed at cleanup if the test did not stop it.
 func startRun(t *testing.T, stdin io.Reader, args ...string) *collectorProc {
 	t.Helper()
+	return startRunBin(t, collectorBin, stdin, args...)
+}
+
+// startRunBin is startRun with another build of the collector.
+func startRunBin(t *testing.T, bin string, stdin io.Reader, args ...string) *collectorProc {
+	t.Helper()
 	p := &collectorProc{addr: freeAddr(t), stderr: &clitest.Buffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(collectorBin, append([]string{"run", "--web.listen-address", p.addr}, args...)...)
+	p.cmd = exec.Command(bin, append([]string{"run", "--web.listen-address", p.addr}, args...)...)
 	p.cmd.Dir = repoRoot(t)
 	p.cmd.Stdin = stdin
 	p.cmd.Stderr = p.stderr

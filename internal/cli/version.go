@@ -21,22 +21,33 @@ import (
 // (runtime/debug.ReadBuildInfo): the module version, vcs.revision (with "-modified" when the tree
 // had changes, vcs.modified) and vcs.time as the build date.
 var fillVersion = sync.OnceFunc(func() {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return
-	}
-	if version.Version == "" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		version.Version = bi.Main.Version
-	}
+	bi, _ := debug.ReadBuildInfo()
+	v, date := fromBuildInfo(bi)
 	if version.Version == "" {
-		version.Version = "devel"
+		version.Version = v
 	}
-	for _, s := range bi.Settings {
-		if s.Key == "vcs.time" && version.BuildDate == "" {
-			version.BuildDate = s.Value
-		}
+	if version.BuildDate == "" {
+		version.BuildDate = date
 	}
 })
+
+// fromBuildInfo returns the version and build date the Go toolchain recorded: the main module's
+// version ("devel" for a build from a working tree, "(devel)") and the commit time vcs.time.
+func fromBuildInfo(bi *debug.BuildInfo) (ver, date string) {
+	ver = "devel"
+	if bi == nil {
+		return ver, ""
+	}
+	if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		ver = bi.Main.Version
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.time" {
+			date = s.Value
+		}
+	}
+	return ver, date
+}
 
 // Version is the text --version prints for program, in the layout of Prometheus' version.Print:
 // version, branch, revision, build user, build date, Go version, platform and build tags.
