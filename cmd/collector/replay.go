@@ -86,7 +86,11 @@ func runReplay(app *kingpin.Application, env cli.Env, f *replayFlags) int {
 		}
 		file, err := os.Open(name)
 		if err != nil {
-			fmt.Fprintf(env.Stderr, "collector replay: %v\n", err)
+			var pe *os.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			fmt.Fprintf(env.Stderr, "collector replay: cannot open %s: %v\n", cli.Quote(name, cli.MaxQuoted), err)
 			return cli.ExitError
 		}
 		defer file.Close()
