@@ -117,7 +117,7 @@ func flags(env cli.Env) (*kingpin.Application, *config) {
 		{"threshold.sustained-warning", &t.SustainedWarning, "Share of a subset's requests falling back: warning."},
 		{"threshold.sustained-critical", &t.SustainedCritical, "Share of a subset's requests falling back: critical."},
 		{"threshold.failed", &t.Failed, "Share of a subset's requests whose fallback failed."},
-		{"threshold.unprotected", &t.Unprotected, "Share of requests without fallback answered 503 UH (no healthy upstream): an outage no fallback covered."},
+		{"threshold.unprotected", &t.Unprotected, "Share of a route's requests answered 503 UH (no healthy upstream) with no fallback tried: an outage no fallback covered."},
 		{"threshold.capacity", &t.Capacity, "Served load / capacity."},
 		{"threshold.relative-load", &t.RelativeLoad, "Served load / normal load, without capacity."},
 		{"threshold.failover", &t.Failover, "Load after a failover / capacity (N-1)."},
