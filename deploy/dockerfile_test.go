@@ -132,7 +132,7 @@ func TestKustomizeBuild(t *testing.T) {
 	if err != nil {
 		t.Skip("kubectl not installed; `kubectl kustomize` not run")
 	}
-	for _, dir := range []string{".", "kafka", "tls"} {
+	for _, dir := range []string{".", "kafka", "tls", "tls/kafka"} {
 		t.Run(dir, func(t *testing.T) {
 			out, err := exec.Command(kubectl, "kustomize", dir).Output()
 			require.NoError(t, err, "kubectl kustomize %s", dir)
@@ -162,7 +162,7 @@ func TestKustomizeBuild(t *testing.T) {
 			require.NotEmpty(t, routingCM)
 			require.Equal(t, routingCM, mounted, "the collectors mount the generated routing ConfigMap")
 			require.Equal(t, 1, kinds["PrometheusRule"])
-			if dir == "kafka" {
+			if strings.HasSuffix(dir, "kafka") {
 				require.Equal(t, 3, kinds["ConfigMap"], "routing, dashboards and Kafka settings")
 				require.Equal(t, 1, kinds["Deployment"])
 				require.Equal(t, 1, kinds["ServiceMonitor"])

@@ -38,11 +38,12 @@ func stringData(t *testing.T, secret map[string]any, key string) string {
 
 // TestTLSOverlay: the web configuration of deploy/tls, with certificates in place of the
 // cluster's, makes a real collector serve TLS and accept exactly the credentials the PodMonitor
-// scrapes with; the DaemonSet patch mounts the configuration where --web.config.file points,
-// next to the certificate files it names, and the PodMonitor trusts the CA of the same Secret.
+// and the ServiceMonitor scrape with; the collector patch mounts the configuration where
+// --web.config.file points, next to the certificate files it names, and both monitors trust the
+// CA of the same Secret.
 func TestTLSOverlay(t *testing.T) {
-	web := tlsObject(t, "secret.yaml", "Secret", "fallbackwatch-web-config")
-	auth := tlsObject(t, "secret.yaml", "Secret", "fallbackwatch-scrape-auth")
+	web := tlsObject(t, "common/secret.yaml", "Secret", "fallbackwatch-web-config")
+	auth := tlsObject(t, "common/secret.yaml", "Secret", "fallbackwatch-scrape-auth")
 	webConfig := stringData(t, web, "web-config.yml")
 	user, pass := stringData(t, auth, "username"), stringData(t, auth, "password")
 
@@ -64,7 +65,7 @@ func TestTLSOverlay(t *testing.T) {
 			Patch  string
 		}
 	}
-	b, err := os.ReadFile(filepath.Join("tls", "kustomization.yaml"))
+	b, err := os.ReadFile(filepath.Join("tls", "common", "kustomization.yaml"))
 	require.NoError(t, err)
 	require.NoError(t, yaml.Unmarshal(b, &k))
 	var ops []struct {
@@ -72,7 +73,7 @@ func TestTLSOverlay(t *testing.T) {
 		Value    any
 	}
 	for _, p := range k.Patches {
-		if p.Target.Kind == "DaemonSet" {
+		if p.Target.Kind == "DaemonSet|Deployment" {
 			require.NoError(t, yaml.Unmarshal([]byte(p.Patch), &ops))
 		}
 	}
@@ -97,14 +98,19 @@ func TestTLSOverlay(t *testing.T) {
 	require.Equal(t, "web-config.yml", filepath.Base(file))
 	require.Equal(t, []string{"fallbackwatch-web-config", "fallbackwatch-tls"}, projected)
 
-	pm := tlsObject(t, "podmonitor.yaml", "PodMonitor", "fallbackwatch-collector")
-	ep := list(pm["spec"].(map[string]any)["podMetricsEndpoints"])[0].(map[string]any)
-	require.Equal(t, "https", ep["scheme"])
-	tc := ep["tlsConfig"].(map[string]any)
-	require.Equal(t, map[string]any{"name": "fallbackwatch-tls", "key": "ca.crt"}, tc["ca"].(map[string]any)["secret"])
-	ba := ep["basicAuth"].(map[string]any)
-	require.Equal(t, map[string]any{"name": "fallbackwatch-scrape-auth", "key": "username"}, ba["username"])
-	require.Equal(t, map[string]any{"name": "fallbackwatch-scrape-auth", "key": "password"}, ba["password"])
+	for _, m := range []struct{ file, kind, name, endpoints string }{
+		{"podmonitor.yaml", "PodMonitor", "fallbackwatch-collector", "podMetricsEndpoints"},
+		{"kafka/servicemonitor.yaml", "ServiceMonitor", "fallbackwatch-kafka", "endpoints"},
+	} {
+		mon := tlsObject(t, m.file, m.kind, m.name)
+		ep := list(mon["spec"].(map[string]any)[m.endpoints])[0].(map[string]any)
+		require.Equal(t, "https", ep["scheme"], m.file)
+		tc := ep["tlsConfig"].(map[string]any)
+		require.Equal(t, map[string]any{"name": "fallbackwatch-tls", "key": "ca.crt"}, tc["ca"].(map[string]any)["secret"], m.file)
+		ba := ep["basicAuth"].(map[string]any)
+		require.Equal(t, map[string]any{"name": "fallbackwatch-scrape-auth", "key": "username"}, ba["username"], m.file)
+		require.Equal(t, map[string]any{"name": "fallbackwatch-scrape-auth", "key": "password"}, ba["password"], m.file)
+	}
 
 	// The configuration served by a real collector, with a test CA's certificate as tls.crt.
 	dir := t.TempDir()
