@@ -12,6 +12,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -276,8 +277,12 @@ func serve(ctx context.Context, env cli.Env, f *runFlags, format parse.Format, s
 		patterns = []string{defaultPattern}
 	}
 
+	// TCP addresses are listened on here, so that a busy port fails the start and the log names the
+	// bound address; systemd sockets and vsock:// addresses are left to exporter-toolkit.
+	toolkitListens := *f.web.WebSystemdSocket || slices.ContainsFunc(*f.web.WebListenAddresses,
+		func(a string) bool { return strings.HasPrefix(a, "vsock://") })
 	var listeners []net.Listener
-	if !*f.web.WebSystemdSocket {
+	if !toolkitListens {
 		for _, addr := range *f.web.WebListenAddresses {
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
@@ -382,7 +387,7 @@ func serve(ctx context.Context, env cli.Env, f *runFlags, format parse.Format, s
 		"kafka", f.brokers != "", "routing", len(f.routing) > 0, "web_config", *f.web.WebConfigFile != "")
 	srvErr := make(chan error, 1)
 	go func() {
-		if *f.web.WebSystemdSocket {
+		if toolkitListens {
 			srvErr <- web.ListenAndServe(srv, f.web, logger)
 			return
 		}
