@@ -152,7 +152,7 @@ func fallbackwatchContainers(t *testing.T) []container {
 	return out
 }
 
-var flagLineRE = regexp.MustCompile(`^\s+-([a-zA-Z0-9][a-zA-Z0-9._-]*)`)
+var flagLineRE = regexp.MustCompile(`^\s+(?:-\w, )?--(?:\[no-\])?([a-zA-Z0-9][a-zA-Z0-9._-]*)`)
 
 // binaryFlags builds the collector and returns the flags `collector <command> -h` lists.
 func binaryFlags(t *testing.T, command string) map[string]bool {

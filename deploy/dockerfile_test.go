@@ -104,6 +104,9 @@ func TestDockerfile(t *testing.T) {
 		require.NoError(t, err)
 		require.Empty(t, libs, name)
 		require.NoError(t, f.Close())
+		v, err := exec.Command(filepath.Join(out, name), "--version").Output()
+		require.NoError(t, err, "%s --version", name)
+		require.True(t, strings.HasPrefix(string(v), name+", version deploy-test "), "%s --version: %s", name, v)
 	}
 	// The entrypoint is a binary the build stage produced and the final stage copies.
 	var copyLine, entry string
@@ -129,7 +132,7 @@ func TestKustomizeBuild(t *testing.T) {
 	if err != nil {
 		t.Skip("kubectl not installed; `kubectl kustomize` not run")
 	}
-	for _, dir := range []string{".", "kafka"} {
+	for _, dir := range []string{".", "kafka", "tls", "tls/kafka"} {
 		t.Run(dir, func(t *testing.T) {
 			out, err := exec.Command(kubectl, "kustomize", dir).Output()
 			require.NoError(t, err, "kubectl kustomize %s", dir)
@@ -159,7 +162,7 @@ func TestKustomizeBuild(t *testing.T) {
 			require.NotEmpty(t, routingCM)
 			require.Equal(t, routingCM, mounted, "the collectors mount the generated routing ConfigMap")
 			require.Equal(t, 1, kinds["PrometheusRule"])
-			if dir == "kafka" {
+			if strings.HasSuffix(dir, "kafka") {
 				require.Equal(t, 3, kinds["ConfigMap"], "routing, dashboards and Kafka settings")
 				require.Equal(t, 1, kinds["Deployment"])
 				require.Equal(t, 1, kinds["ServiceMonitor"])

@@ -1,14 +1,23 @@
 #!/bin/sh
 # Installs the real components the tests run against, from Debian: prometheus (prometheus and
-# promtool), prometheus-alertmanager (alertmanager and amtool) and mtail. Packages already
-# installed are left alone; apt-get update runs once, and only when something is missing.
+# promtool), prometheus-alertmanager (alertmanager and amtool), mtail, and git (the version
+# tests build from the repository). Packages already installed are left alone; apt-get update
+# runs once, and only when something is missing.
 # Usage: scripts/install-prometheus.sh   (as root, or with sudo available)
+#
+# Package post-install scripts must not start services (the tests start their own on 127.0.0.1):
+# while installing, a policy-rc.d that denies every start is put at $POLICY_RC_D (default
+# /usr/sbin/policy-rc.d) unless one is there already; one the script created is removed again,
+# one that was there is left untouched.
 set -eu
+
+policy_path=${POLICY_RC_D:-/usr/sbin/policy-rc.d}
 
 missing=""
 command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || missing="$missing prometheus"
-command -v amtool >/dev/null 2>&1 || missing="$missing prometheus-alertmanager"
+command -v amtool >/dev/null 2>&1 && command -v alertmanager >/dev/null 2>&1 || missing="$missing prometheus-alertmanager"
 command -v mtail >/dev/null 2>&1 || missing="$missing mtail"
+command -v git >/dev/null 2>&1 || missing="$missing git"
 [ -z "$missing" ] && exit 0
 
 sudo=""
@@ -17,15 +26,20 @@ if [ "$(id -u)" -ne 0 ]; then
 	sudo="sudo"
 fi
 export DEBIAN_FRONTEND=noninteractive
-# Package post-install scripts must not start services: the tests start their own on 127.0.0.1.
-policy=""
-if [ ! -e /usr/sbin/policy-rc.d ]; then
-	policy=/usr/sbin/policy-rc.d
-	printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
-	$sudo chmod +x "$policy"
+
+created=""
+cleanup() {
+	if [ -n "$created" ]; then
+		$sudo rm -f "$created"
+	fi
+}
+# The script's status is that of the command that ended it, never the clean-up's.
+trap 'status=$?; cleanup; exit $status' EXIT
+if [ ! -e "$policy_path" ]; then
+	created=$policy_path
+	printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy_path" >/dev/null
+	$sudo chmod +x "$policy_path"
 fi
-cleanup() { [ -n "$policy" ] && $sudo rm -f "$policy"; }
-trap cleanup EXIT
 $sudo apt-get update -qq >/dev/null
 # shellcheck disable=SC2086
 $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -11,13 +11,14 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
+	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/common/model"
 
 	"github.com/fallbackwatch/fallbackwatch/alerts"
@@ -63,47 +64,49 @@ type config struct {
 	capacity   string
 	out        string
 	formats    string
-	namespace  string
-	domain     string
+	load       *routing.LoadOptions
 	dashboards bool
 	dashNS     string
 	opts       alerts.Options
 }
 
-func flags(env cli.Env) (*flag.FlagSet, *config) {
+func flags(env cli.Env) (*kingpin.Application, *config) {
 	c := &config{opts: alerts.DefaultOptions()}
-	fs := cli.NewFlagSet("alertgen", "alertgen [--routing PATH]... [--capacity FILE] [--out DIR] [--format rules,prometheusrule] [flags]", env.Stderr)
-	fs.Var(&c.routing, "routing", "VirtualService/DestinationRule YAML file or directory (repeatable); none: generic rules")
-	fs.StringVar(&c.capacity, "capacity", "", "capacity file: requests per second per host/subset (needs --routing)")
-	fs.StringVar(&c.out, "out", ".", "directory to write into")
-	fs.StringVar(&c.formats, "format", "rules", "comma-separated: rules (rules.yaml and its promtool test rules.test.yaml), prometheusrule (prometheusrule.yaml)")
-	fs.StringVar(&c.namespace, "namespace", routing.DefaultNamespace, "namespace of resources that name none, and of short hosts in the capacity file")
-	fs.StringVar(&c.domain, "domain", routing.DefaultDomain, "cluster domain completing short host names")
-	fs.BoolVar(&c.dashboards, "dashboards", true, "also write the Grafana dashboards and their ConfigMap under <out>/dashboards")
-	fs.StringVar(&c.dashNS, "dashboards.namespace", "", "namespace of the dashboards ConfigMap (default monitoring)")
+	app := cli.NewApp("alertgen", "Writes the Prometheus rules, their promtool tests and the Grafana dashboards that watch fallback routing.", env)
+	app.Flag("routing", "VirtualService/DestinationRule YAML file or directory (repeatable); none: generic rules.").PlaceHolder("PATH").SetValue(&c.routing)
+	app.Flag("capacity", "Capacity file: requests per second per host/subset (needs --routing).").PlaceHolder("FILE").StringVar(&c.capacity)
+	app.Flag("out", "Directory to write into.").Default(".").StringVar(&c.out)
+	app.Flag("format", "Comma-separated: rules (rules.yaml and its promtool test rules.test.yaml), prometheusrule (prometheusrule.yaml).").Default("rules").StringVar(&c.formats)
+	c.load = cli.LoadOptionFlags(app)
+	app.Flag("dashboards", "Also write the Grafana dashboards and their ConfigMap under <out>/dashboards.").Default("true").BoolVar(&c.dashboards)
+	app.Flag("dashboards.namespace", "Namespace of the dashboards ConfigMap (default monitoring).").StringVar(&c.dashNS)
 	o := &c.opts
-	fs.StringVar(&o.Selector, "selector", "", `PromQL label matchers added to every selector, e.g. '{namespace="mesh"}'`)
-	fs.StringVar(&o.RunbookURL, "runbook-url", o.RunbookURL, "base of every runbook_url annotation; #<alert name in lower case> is appended")
-	fs.StringVar(&o.Name, "name", o.Name, "PrometheusRule name and rule group name prefix")
+	app.Flag("selector", `PromQL label matchers added to every selector, e.g. '{namespace="mesh"}'.`).StringVar(&o.Selector)
+	app.Flag("runbook-url", "Base of every runbook_url annotation; #<alert name in lower case> is appended.").Default(o.RunbookURL).StringVar(&o.RunbookURL)
+	app.Flag("name", "PrometheusRule name and rule group name prefix.").Default(o.Name).StringVar(&o.Name)
 	for _, d := range []struct {
 		name string
 		v    *model.Duration
 		help string
 	}{
-		{"window.short", &o.Windows.Short, "short rate window: current behaviour"},
-		{"window.long", &o.Windows.Long, "long rate window: confirms a condition is sustained"},
-		{"window.baseline", &o.Windows.Baseline, "how far back a fallback target's normal load lies (without capacity)"},
-		{"for.sustained-warning", &o.For.SustainedWarning, "for of FallbackSustained at the warning threshold"},
-		{"for.sustained-critical", &o.For.SustainedCritical, "for of FallbackSustained at the critical threshold"},
-		{"for.failed", &o.For.Failed, "for of FallbackFailed"},
-		{"for.unprotected", &o.For.Unprotected, "for of UnprotectedOutage"},
-		{"for.capacity", &o.For.Capacity, "for of FallbackTargetOverCapacity and FallbackTargetLoadHigh"},
-		{"for.failover", &o.For.Failover, "for of FailoverExceedsCapacity and FailoverExceedsObservedPeak"},
-		{"for.inconsistent", &o.For.Inconsistent, "for of FallbackDecisionsInconsistent"},
-		{"for.pipeline", &o.For.Pipeline, "for of the collector absent/down, rejected lines and label overflow alerts"},
-		{"for.kafka-lag", &o.For.KafkaLag, "for of FallbackwatchKafkaLagGrowing"},
+		{"window.short", &o.Windows.Short, "Short rate window: current behaviour."},
+		{"window.long", &o.Windows.Long, "Long rate window: confirms a condition is sustained."},
+		{"window.baseline", &o.Windows.Baseline, "How far back a fallback target's normal load lies (without capacity)."},
+		{"for.sustained-warning", &o.For.SustainedWarning, "for of FallbackSustained at the warning threshold."},
+		{"for.sustained-critical", &o.For.SustainedCritical, "for of FallbackSustained at the critical threshold."},
+		{"for.failed", &o.For.Failed, "for of FallbackFailed."},
+		{"for.unprotected", &o.For.Unprotected, "for of UnprotectedOutage."},
+		{"for.capacity", &o.For.Capacity, "for of FallbackTargetOverCapacity and FallbackTargetLoadHigh."},
+		{"for.failover", &o.For.Failover, "for of FailoverExceedsCapacity and FailoverExceedsObservedPeak."},
+		{"for.inconsistent", &o.For.Inconsistent, "for of FallbackDecisionsInconsistent."},
+		{"for.pipeline", &o.For.Pipeline, "for of the collector absent/down, rejected lines and label overflow alerts."},
+		{"for.kafka-lag", &o.For.KafkaLag, "for of FallbackwatchKafkaLagGrowing."},
 	} {
-		fs.Var(durationFlag{d.v}, d.name, "`duration`: "+d.help)
+		fl := app.Flag(d.name, d.help).PlaceHolder("DURATION")
+		if *d.v != 0 {
+			fl = fl.Default(d.v.String())
+		}
+		fl.SetValue(durationFlag{d.v})
 	}
 	t := &o.Thresholds
 	for _, f := range []struct {
@@ -111,36 +114,33 @@ func flags(env cli.Env) (*flag.FlagSet, *config) {
 		v    *float64
 		help string
 	}{
-		{"threshold.sustained-warning", &t.SustainedWarning, "share of a subset's requests falling back: warning"},
-		{"threshold.sustained-critical", &t.SustainedCritical, "share of a subset's requests falling back: critical"},
-		{"threshold.failed", &t.Failed, "share of a subset's requests whose fallback failed"},
-		{"threshold.unprotected", &t.Unprotected, "share of 5xx among requests without fallback"},
-		{"threshold.capacity", &t.Capacity, "served load / capacity"},
-		{"threshold.relative-load", &t.RelativeLoad, "served load / normal load, without capacity"},
-		{"threshold.failover", &t.Failover, "load after a failover / capacity (N-1)"},
-		{"threshold.failover-peak", &t.FailoverPeak, "load after a failover / recent peak, without capacity"},
-		{"threshold.inconsistent", &t.Inconsistent, "share of checked records contradicting the configuration"},
-		{"threshold.rejected", &t.Rejected, "share of read lines rejected"},
-		{"threshold.kafka-lag", &t.KafkaLag, "Kafka lag in messages above which growth alerts"},
-		{"min-rps", &t.MinRPS, "minimum requests (or lines) per second before ratios are judged"},
+		{"threshold.sustained-warning", &t.SustainedWarning, "Share of a subset's requests falling back: warning."},
+		{"threshold.sustained-critical", &t.SustainedCritical, "Share of a subset's requests falling back: critical."},
+		{"threshold.failed", &t.Failed, "Share of a subset's requests whose fallback failed."},
+		{"threshold.unprotected", &t.Unprotected, "Share of a route's requests answered 503 UH (no healthy upstream) with no fallback tried: an outage no fallback covered."},
+		{"threshold.capacity", &t.Capacity, "Served load / capacity."},
+		{"threshold.relative-load", &t.RelativeLoad, "Served load / normal load, without capacity."},
+		{"threshold.failover", &t.Failover, "Load after a failover / capacity (N-1)."},
+		{"threshold.failover-peak", &t.FailoverPeak, "Load after a failover / recent peak, without capacity."},
+		{"threshold.inconsistent", &t.Inconsistent, "Share of checked records contradicting the configuration."},
+		{"threshold.rejected", &t.Rejected, "Share of read lines rejected."},
+		{"threshold.kafka-lag", &t.KafkaLag, "Kafka lag in messages above which growth alerts."},
+		{"min-rps", &t.MinRPS, "Minimum requests (or lines) per second before ratios are judged."},
 	} {
-		fs.Float64Var(f.v, f.name, *f.v, f.help)
+		app.Flag(f.name, f.help).Default(strconv.FormatFloat(*f.v, 'g', -1, 64)).Float64Var(f.v)
 	}
-	fs.StringVar(&o.Severities.Page, "severity.page", o.Severities.Page, "severity label of alerts that page")
-	fs.StringVar(&o.Severities.Warning, "severity.warning", o.Severities.Warning, "severity label of warnings")
-	fs.StringVar(&o.Severities.Info, "severity.info", o.Severities.Info, "severity label of informational alerts")
-	return fs, c
+	app.Flag("severity.page", "Severity label of alerts that page.").Default(o.Severities.Page).StringVar(&o.Severities.Page)
+	app.Flag("severity.warning", "Severity label of warnings.").Default(o.Severities.Warning).StringVar(&o.Severities.Warning)
+	app.Flag("severity.info", "Severity label of informational alerts.").Default(o.Severities.Info).StringVar(&o.Severities.Info)
+	return app, c
 }
 
-// Main runs alertgen with the given arguments and returns its exit code.
+// Main runs alertgen with the given arguments and returns its exit code. Flags may stand in any
+// order; alertgen takes no positional argument.
 func Main(env cli.Env, args []string) int {
-	fs, c := flags(env)
-	if code, ok := cli.Parse(fs, args); !ok {
+	app, c := flags(env)
+	if _, code, ok := cli.Parse(app, args); !ok {
 		return code
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(env.Stderr, "alertgen: unexpected argument %q (use --routing PATH)\n", fs.Arg(0))
-		return cli.ExitUsage
 	}
 	formats := map[string]bool{}
 	for _, f := range strings.Split(c.formats, ",") {
@@ -148,13 +148,11 @@ func Main(env cli.Env, args []string) int {
 		case "rules", "prometheusrule":
 			formats[f] = true
 		default:
-			fmt.Fprintf(env.Stderr, "alertgen: --format %q: want rules, prometheusrule or both, comma-separated\n", f)
-			return cli.ExitUsage
+			return cli.Usagef(app, "--format %q: want rules, prometheusrule or both, comma-separated", f)
 		}
 	}
 	if c.capacity != "" && len(c.routing) == 0 {
-		fmt.Fprintln(env.Stderr, "alertgen: --capacity needs --routing: capacities are checked against the subsets the configuration defines")
-		return cli.ExitUsage
+		return cli.Usagef(app, "--capacity needs --routing: capacities are checked against the subsets the configuration defines")
 	}
 	files, err := generate(c, formats)
 	if err != nil {
@@ -181,13 +179,13 @@ func loadTopology(c *config) (*topology.Topology, error) {
 	if len(c.routing) == 0 {
 		return nil, nil
 	}
-	cfg, err := routing.LoadWith(routing.LoadOptions{Namespace: c.namespace, Domain: c.domain}, c.routing...)
+	cfg, err := routing.LoadWith(*c.load, c.routing...)
 	if err != nil {
 		return nil, fmt.Errorf("routing configuration: %w", err)
 	}
 	t := fromRouting(cfg)
 	if c.capacity != "" {
-		capa, err := topology.LoadCapacity(c.capacity, t, c.namespace, c.domain)
+		capa, err := topology.LoadCapacity(c.capacity, t, c.load.Namespace, c.load.Domain)
 		if err != nil {
 			return nil, err
 		}

@@ -196,7 +196,9 @@ func TestErrorsWriteNothing(t *testing.T) {
 		{"invalid window", []string{"--window.short=1h", "--window.long=1h"}, 1, "window.long 1h"},
 		{"unparsable duration", []string{"--window.short=fast"}, 2, "window.short"},
 		{"unknown flag", []string{"--bogus"}, 2, "bogus"},
-		{"positional argument", []string{"sample2.yaml"}, 2, `unexpected argument "sample2.yaml"`},
+		{"positional argument", []string{"sample2.yaml"}, 2, "unexpected sample2.yaml"},
+		{"unknown flag, named in the message", []string{"--no-such-flag"}, 2, "unknown long flag '--no-such-flag'"},
+		{"unparsable number", []string{"--threshold.failed=lots"}, 2, "--threshold.failed=lots"},
 		{"unknown format", []string{"--format", "json"}, 2, `--format "json"`},
 		{"capacity without routing", []string{"--capacity", "monitoring/bookinfo/capacity.yaml"}, 2, "--capacity needs --routing"},
 	} {
@@ -226,4 +228,13 @@ func TestHelp(t *testing.T) {
 	for _, f := range []string{"--routing", "window.short", "for.failed", "threshold.capacity", "selector", "runbook-url"} {
 		require.Contains(t, stderr, strings.TrimPrefix(f, "--"))
 	}
+}
+
+// TestHelpNamesWhatIsMeasured: the unprotected-outage threshold measures 503 UH records with no
+// fallback tried (fallbackwatch_upstream_unhealthy_total{result="none"}), not every 5xx.
+func TestHelpNamesWhatIsMeasured(t *testing.T) {
+	_, stderr, code := run(t, "--help")
+	require.Equal(t, 0, code)
+	require.NotContains(t, stderr, "5xx")
+	require.Contains(t, stderr, "503 UH")
 }

@@ -6,20 +6,20 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/alecthomas/kingpin/v2"
+
 	"github.com/fallbackwatch/fallbackwatch/internal/cli"
 	"github.com/fallbackwatch/fallbackwatch/routing"
 )
 
-const lintUsage = "collector lint --routing PATH... [--format text|json] [PATH...]"
-
 // loadRouting reads the configuration named by --routing and positional arguments, printing
 // located errors on failure. It returns nil and the exit code when the configuration is unusable.
-func loadRouting(env cli.Env, cmd string, paths []string) (*routing.Config, int) {
+func loadRouting(env cli.Env, cmd string, opts routing.LoadOptions, paths []string) (*routing.Config, int) {
 	if len(paths) == 0 {
 		fmt.Fprintf(env.Stderr, "collector %s: no routing configuration given (--routing PATH)\n", cmd)
 		return nil, cli.ExitUsage
 	}
-	cfg, err := routing.Load(paths...)
+	cfg, err := routing.LoadWith(opts, paths...)
 	if err != nil {
 		var le *routing.LoadErrors
 		if errors.As(err, &le) {
@@ -50,20 +50,31 @@ func location(e *routing.LoadError) string {
 	return s
 }
 
-func runLint(env cli.Env, args []string) int {
-	fs := cli.NewFlagSet("lint", lintUsage, env.Stderr)
-	var paths cli.Strings
-	fs.Var(&paths, "routing", "VirtualService and DestinationRule YAML/JSON file or directory (repeatable)")
-	format := fs.String("format", "text", "output format: text or json")
-	if code, ok := cli.Parse(fs, args); !ok {
-		return code
-	}
-	if *format != "text" && *format != "json" {
-		fmt.Fprintf(env.Stderr, "collector lint: --format must be text or json, not %q\n", *format)
-		return cli.ExitUsage
-	}
-	paths = append(paths, fs.Args()...)
-	cfg, code := loadRouting(env, "lint", paths)
+// routingFlags are the flags of the commands that only read a routing configuration.
+type routingFlags struct {
+	paths  cli.Strings
+	load   *routing.LoadOptions
+	format string
+}
+
+func defineRoutingFlags(c *kingpin.CmdClause, f *routingFlags) {
+	c.Flag("routing", "VirtualService and DestinationRule YAML/JSON file or directory (repeatable).").
+		PlaceHolder("PATH").SetValue(&f.paths)
+	f.load = cli.LoadOptionFlags(c)
+	c.Flag("format", "Output format: text or json.").Default("text").EnumVar(&f.format, "text", "json")
+	c.Arg("paths", "More routing files or directories, as --routing.").PlaceHolder("PATH").SetValue(&f.paths)
+}
+
+func defineLint(app *kingpin.Application, env cli.Env) func() int {
+	f := &routingFlags{}
+	c := app.Command("lint", "Check VirtualServices and DestinationRules for fallback problems.")
+	defineRoutingFlags(c, f)
+	return func() int { return runLint(env, f) }
+}
+
+func runLint(env cli.Env, rf *routingFlags) int {
+	paths, format := rf.paths, &rf.format
+	cfg, code := loadRouting(env, "lint", *rf.load, paths)
 	if cfg == nil {
 		return code
 	}

@@ -6,57 +6,37 @@ package main
 import (
 	"fmt"
 	"os"
-	"sort"
+	"strings"
 
 	"github.com/fallbackwatch/fallbackwatch/internal/cli"
 )
-
-type command struct {
-	summary string
-	run     func(env cli.Env, args []string) int
-}
-
-func commands() map[string]command {
-	return map[string]command{
-		"run":      {"follow log files, stdin and Kafka and export Prometheus metrics", runRun},
-		"replay":   {"read log files once and print a report of what fallback routing did", runReplay},
-		"lint":     {"check VirtualServices and DestinationRules for fallback problems", runLint},
-		"simulate": {"compute where each route's traffic is served when subsets go down", runSimulate},
-	}
-}
 
 func main() {
 	os.Exit(Main(cli.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}, os.Args[1:]))
 }
 
-// Main runs the collector with the given arguments and returns its exit code.
+// Main runs the collector with the given arguments and returns its exit code. Flags may stand
+// anywhere after the command name, before or after the arguments.
 func Main(env cli.Env, args []string) int {
-	cmds := commands()
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(env, cmds)
-		if len(args) == 0 {
-			return cli.ExitUsage
-		}
-		return cli.ExitOK
+	app := cli.NewApp("collector", "Turns istio-proxy access logs into fallback routing answers.", env)
+	cmds := map[string]func() int{
+		"run":      defineRun(app, env),
+		"replay":   defineReplay(app, env),
+		"lint":     defineLint(app, env),
+		"simulate": defineSimulate(app, env),
 	}
-	c, ok := cmds[args[0]]
-	if !ok {
-		fmt.Fprintf(env.Stderr, "collector: unknown command %q\n", args[0])
-		usage(env, cmds)
+	if len(args) == 0 {
+		app.Usage(nil)
 		return cli.ExitUsage
 	}
-	return c.run(env, args[1:])
-}
-
-func usage(env cli.Env, cmds map[string]command) {
-	names := make([]string, 0, len(cmds))
-	for n := range cmds {
-		names = append(names, n)
+	if a := args[0]; !strings.HasPrefix(a, "-") && a != "help" && cmds[a] == nil {
+		fmt.Fprintf(env.Stderr, "collector: unknown command %q\n", a)
+		app.Usage(nil)
+		return cli.ExitUsage
 	}
-	sort.Strings(names)
-	fmt.Fprintln(env.Stderr, "Usage: collector COMMAND [flags] [args]\n\nCommands:")
-	for _, n := range names {
-		fmt.Fprintf(env.Stderr, "  %-9s %s\n", n, cmds[n].summary)
+	cmd, code, ok := cli.Parse(app, args)
+	if !ok {
+		return code
 	}
-	fmt.Fprintln(env.Stderr, "\nRun 'collector COMMAND -h' for a command's flags.")
+	return cmds[cmd]()
 }

@@ -7,7 +7,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"time"
+
+	"github.com/alecthomas/kingpin/v2"
 
 	"github.com/fallbackwatch/fallbackwatch/internal/cli"
 	"github.com/fallbackwatch/fallbackwatch/internal/replay"
@@ -15,33 +18,58 @@ import (
 	"golang.org/x/term"
 )
 
-const replayUsage = "collector replay [--routing PATH]... [--format text|json] FILE... ('-' reads standard input)"
+type replayFlags struct {
+	routing    cli.Strings
+	load       *routing.LoadOptions
+	format     string
+	maxLine    int
+	workers    int
+	multiHop   bool
+	margin     time.Duration
+	progress   bool
+	files      cli.Strings
+	deprecated []*cli.Deprecated
+}
 
-func runReplay(env cli.Env, args []string) int {
-	fs := cli.NewFlagSet("replay", replayUsage, env.Stderr)
-	var routingPaths cli.Strings
-	fs.Var(&routingPaths, "routing", "VirtualService and DestinationRule YAML file or directory (repeatable); enables the routing checks")
-	format := fs.String("format", "text", "report format: text or json")
-	maxLine := fs.Int("max-line-bytes", 1<<20, "longest line accepted; longer lines are skipped and counted")
-	workers := fs.Int("workers", 0, "parallel workers (0: one per CPU)")
-	multiHop := fs.Bool("check.multi-hop", false, "accept fallback paths longer than two clusters when each edge is configured (C4)")
-	margin := fs.Duration("check.health-margin", 5*time.Second, "decisions this close to a health change are warnings, not violations (C6)")
-	progress := fs.Bool("progress", true, "show progress on stderr when it is a terminal")
-	if code, ok := cli.Parse(fs, args); !ok {
-		return code
+func defineReplay(app *kingpin.Application, env cli.Env) func() int {
+	f := &replayFlags{}
+	c := app.Command("replay", "Read log files once and print a report of what fallback routing did.")
+	c.Flag("routing", "VirtualService and DestinationRule YAML file or directory (repeatable); enables the routing checks.").
+		PlaceHolder("PATH").SetValue(&f.routing)
+	f.load = cli.LoadOptionFlags(c)
+	c.Flag("format", "Report format: text or json.").Default("text").EnumVar(&f.format, "text", "json")
+	f.deprecated = inputFlags(c, nil, &f.maxLine)
+	c.Flag("workers", "Parallel workers (0: one per CPU).").Default("0").IntVar(&f.workers)
+	c.Flag("check.multi-hop", "Accept fallback paths longer than two clusters when each edge is configured (C4).").BoolVar(&f.multiHop)
+	c.Flag("check.health-margin", "Decisions this close to a health change are warnings, not violations (C6).").Default("5s").DurationVar(&f.margin)
+	c.Flag("progress", "Show progress on stderr when it is a terminal.").Default("true").BoolVar(&f.progress)
+	c.Arg("files", "Log files; - reads standard input.").Required().PlaceHolder("FILE").SetValue(&f.files)
+	return func() int { return runReplay(app, env, f) }
+}
+
+func runReplay(app *kingpin.Application, env cli.Env, f *replayFlags) int {
+	var errs []error
+	if f.maxLine <= 0 {
+		errs = append(errs, fmt.Errorf("--input.max-line-bytes=%d: want a positive number of bytes", f.maxLine))
 	}
-	if *format != "text" && *format != "json" {
-		fmt.Fprintf(env.Stderr, "collector replay: --format must be text or json, not %q\n", *format)
-		return cli.ExitUsage
+	if f.workers < 0 {
+		errs = append(errs, fmt.Errorf("--workers=%d: want 0 (one per CPU) or more", f.workers))
 	}
-	if fs.NArg() == 0 {
-		fmt.Fprintf(env.Stderr, "collector replay: no log file given\nUsage: %s\n", replayUsage)
-		return cli.ExitUsage
+	if f.margin < 0 {
+		errs = append(errs, fmt.Errorf("--check.health-margin=%s: want 0 or a positive duration", f.margin))
 	}
-	opts := replay.Options{Workers: *workers, MaxLineBytes: *maxLine,
-		Check: routing.CheckOptions{MultiHop: *multiHop, HealthMargin: *margin}}
-	if len(routingPaths) > 0 {
-		cfg, err := routing.Load(routingPaths...)
+	if err := errors.Join(errs...); err != nil {
+		return cli.Usagef(app, "replay: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	for _, d := range f.deprecated {
+		if d.Used() {
+			fmt.Fprintf(env.Stderr, "collector replay: warning: %s\n", d.Warning())
+		}
+	}
+	opts := replay.Options{Workers: f.workers, MaxLineBytes: f.maxLine,
+		Check: routing.CheckOptions{MultiHop: f.multiHop, HealthMargin: f.margin}}
+	if len(f.routing) > 0 {
+		cfg, err := routing.LoadWith(*f.load, f.routing...)
 		if err != nil {
 			fmt.Fprintf(env.Stderr, "collector replay: routing configuration:\n%v\n", err)
 			return cli.ExitError
@@ -51,24 +79,28 @@ func runReplay(env cli.Env, args []string) int {
 
 	var inputs []replay.Input
 	var total int64
-	for _, name := range fs.Args() {
+	for _, name := range f.files {
 		if name == "-" {
 			inputs = append(inputs, replay.Input{Name: "-", R: env.Stdin})
 			continue
 		}
-		f, err := os.Open(name)
+		file, err := os.Open(name)
 		if err != nil {
-			fmt.Fprintf(env.Stderr, "collector replay: %v\n", err)
+			var pe *os.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			fmt.Fprintf(env.Stderr, "collector replay: cannot open %s: %v\n", cli.Quote(name, cli.MaxQuoted), err)
 			return cli.ExitError
 		}
-		defer f.Close()
-		if st, err := f.Stat(); err == nil {
+		defer file.Close()
+		if st, err := file.Stat(); err == nil {
 			total += st.Size()
 		}
-		inputs = append(inputs, replay.Input{Name: name, R: f})
+		inputs = append(inputs, replay.Input{Name: name, R: file})
 	}
-	if *progress && total > 64<<20 {
-		if f, ok := env.Stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+	if f.progress && total > 64<<20 {
+		if tty, ok := env.Stderr.(*os.File); ok && term.IsTerminal(int(tty.Fd())) {
 			opts.Progress = progressBar(env.Stderr, total)
 			defer fmt.Fprint(env.Stderr, "\r\033[K")
 		}
@@ -81,7 +113,7 @@ func runReplay(env cli.Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "collector replay: %v\n", err)
 	}
 	var werr error
-	if *format == "json" {
+	if f.format == "json" {
 		werr = rep.WriteJSON(env.Stdout)
 	} else {
 		werr = rep.WriteText(env.Stdout)

@@ -126,9 +126,9 @@ func TestReplayErrors(t *testing.T) {
 		code int
 		want string
 	}{
-		"no file":        {[]string{"replay"}, 2, "no log file given"},
-		"bad format":     {[]string{"replay", "--format", "xml", sampleLog}, 2, "--format must be text or json"},
-		"unknown flag":   {[]string{"replay", "--frobnicate", sampleLog}, 2, "flag provided but not defined"},
+		"no file":        {[]string{"replay"}, 2, "required argument 'files' not provided"},
+		"bad format":     {[]string{"replay", "--format", "xml", sampleLog}, 2, "--format=xml: enum value must be one of text,json"},
+		"unknown flag":   {[]string{"replay", "--frobnicate", sampleLog}, 2, "unknown long flag '--frobnicate'"},
 		"missing file":   {[]string{"replay", "testdata/logs/does-not-exist.log"}, 1, "no such file"},
 		"missing config": {[]string{"replay", "--routing", "testdata/bookinfo/nope.yaml", sampleLog}, 1, "routing configuration"},
 	} {

@@ -11,11 +11,16 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
-	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
 	"github.com/fallbackwatch/fallbackwatch/aggregate"
 	"github.com/fallbackwatch/fallbackwatch/internal/cli"
@@ -31,17 +36,16 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-const runUsage = "collector run [flags] [PATH_OR_GLOB|-]...  (no source: " + defaultPattern + ")"
-
 // defaultPattern is where a DaemonSet finds the istio-proxy container logs of its node.
 const defaultPattern = "/var/log/containers/*_istio-proxy-*.log"
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// defaultListen is the address metrics, /healthz and /readyz are served on.
+const defaultListen = ":9464"
 
 type runFlags struct {
 	routing       cli.Strings
-	listen        string
+	load          *routing.LoadOptions
+	web           *web.FlagConfig
 	telemetryPath string
 	stateFile     string
 	startAtEnd    bool
@@ -65,72 +69,164 @@ type runFlags struct {
 	multiHop      bool
 	healthMargin  time.Duration
 	pprof         bool
+	sources       cli.Strings
+	deprecated    []*cli.Deprecated
 }
 
-func runRun(env cli.Env, args []string) int {
-	var f runFlags
-	fs := cli.NewFlagSet("run", runUsage, env.Stderr)
-	fs.Var(&f.routing, "routing", "VirtualService and DestinationRule YAML file or directory (repeatable); enables checks and the route label; reloaded on SIGHUP")
-	fs.StringVar(&f.listen, "web.listen-address", ":9464", "address to serve metrics, /healthz and /readyz on")
-	fs.StringVar(&f.telemetryPath, "web.telemetry-path", "/metrics", "path under which to expose metrics")
-	fs.BoolVar(&f.pprof, "web.enable-pprof", false, "serve Go profiling endpoints under /debug/pprof/")
-	fs.StringVar(&f.stateFile, "tail.state-file", "", "file keeping read positions across restarts (empty: none)")
-	fs.BoolVar(&f.startAtEnd, "tail.start-at-end", false, "at the very first start (no state file yet), begin files that exist at their end; files appearing later are always read from their start")
-	fs.DurationVar(&f.pollInterval, "tail.poll-interval", tail.DefaultPollInterval, "how often open files are read")
-	fs.DurationVar(&f.rescan, "tail.rescan-interval", tail.DefaultRescanInterval, "how often globs are expanded again")
-	fs.DurationVar(&f.checkpoint, "tail.checkpoint-interval", tail.DefaultCheckpointInterval, "how often positions are saved (also at shutdown)")
-	fs.StringVar(&f.format, "log.input-format", "auto", "framing of the log lines: auto, raw, cri or docker")
-	fs.IntVar(&f.maxLine, "max-line-bytes", parse.DefaultMaxLine, "longest line accepted; longer lines are skipped and counted")
-	fs.IntVar(&f.maxSeries, "metrics.max-series", aggregate.DefaultMaxSeries, "series per metric before label sets fold into the __overflow__ series")
-	fs.DurationVar(&f.seriesTTL, "metrics.series-ttl", 0, "drop series no record touched for this long (0: never)")
-	fs.StringVar(&f.brokers, "kafka.brokers", "", "comma-separated Kafka brokers; enables the Kafka source")
-	fs.StringVar(&f.topic, "kafka.topic", "", "Kafka topic holding istio-proxy access logs")
-	fs.StringVar(&f.group, "kafka.group", "fallbackwatch", "Kafka consumer group")
-	fs.StringVar(&f.envelopeField, "kafka.envelope-field", "", "when messages are JSON envelopes (e.g. Fluent Bit's), the field holding the log line")
-	fs.StringVar(&f.kafkaStart, "kafka.start", "first", "where a group with no committed offset starts: first or last")
-	fs.DurationVar(&f.kafkaCommit, "kafka.commit-interval", kafkasrc.DefaultCommitInterval, "how often counted offsets are committed (also on rebalance and shutdown)")
-	fs.DurationVar(&f.kafkaSession, "kafka.session-timeout", kafkasrc.DefaultSessionTimeout, "consumer group session timeout; also the rebalance timeout")
-	fs.DurationVar(&f.kafkaBeat, "kafka.heartbeat-interval", kafkasrc.DefaultHeartbeatInterval, "consumer group heartbeat interval")
-	fs.StringVar(&f.logLevel, "log.level", "info", "debug, info, warn or error")
-	fs.StringVar(&f.logFormat, "log.format", "logfmt", "logfmt or json")
-	fs.BoolVar(&f.multiHop, "check.multi-hop", false, "accept fallback paths longer than two clusters when each edge is configured (C4)")
-	fs.DurationVar(&f.healthMargin, "check.health-margin", 5*time.Second, "decisions this close to a health change are warnings (C6)")
-	if code, ok := cli.Parse(fs, args); !ok {
-		return code
+// Input flags renamed so that --log.* is only the collector's own logging; the old names still
+// work for one release and log a warning.
+var (
+	deprecatedFormat  = cli.Deprecated{Old: "log.input-format", New: "input.format"}
+	deprecatedMaxLine = cli.Deprecated{Old: "max-line-bytes", New: "input.max-line-bytes"}
+)
+
+// inputFlags defines --input.format (when format is not nil) and --input.max-line-bytes with
+// their deprecated old names, and returns those old names.
+func inputFlags(c *kingpin.CmdClause, format *string, maxLine *int) []*cli.Deprecated {
+	var dep []*cli.Deprecated
+	if format != nil {
+		c.Flag("input.format", "Framing of the log lines: auto, raw, cri or docker.").Default("auto").StringVar(format)
+		d := deprecatedFormat
+		d.Alias(c).StringVar(format)
+		dep = append(dep, &d)
 	}
-	logger, err := newLogger(env.Stderr, f.logLevel, f.logFormat)
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "collector run: %v\n", err)
-		return cli.ExitUsage
+	c.Flag("input.max-line-bytes", "Longest line accepted; longer lines are skipped and counted.").
+		Default(strconv.Itoa(parse.DefaultMaxLine)).IntVar(maxLine)
+	d := deprecatedMaxLine
+	d.Alias(c).IntVar(maxLine)
+	return append(dep, &d)
+}
+
+func defineRun(app *kingpin.Application, env cli.Env) func() int {
+	f := &runFlags{}
+	c := app.Command("run", "Follow log files, standard input and Kafka and export Prometheus metrics.")
+	c.Flag("routing", "VirtualService and DestinationRule YAML file or directory (repeatable); enables checks and the route label; reloaded on SIGHUP.").
+		PlaceHolder("PATH").SetValue(&f.routing)
+	f.load = cli.LoadOptionFlags(c)
+	f.web = kingpinflag.AddFlags(c, defaultListen)
+	c.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&f.telemetryPath)
+	c.Flag("web.enable-pprof", "Serve Go profiling endpoints under /debug/pprof/.").BoolVar(&f.pprof)
+	c.Flag("tail.state-file", "File keeping read positions across restarts (empty: none).").StringVar(&f.stateFile)
+	c.Flag("tail.start-at-end", "At the very first start (no state file yet), begin files that exist at their end; files appearing later are always read from their start.").BoolVar(&f.startAtEnd)
+	c.Flag("tail.poll-interval", "How often open files are read.").Default(tail.DefaultPollInterval.String()).DurationVar(&f.pollInterval)
+	c.Flag("tail.rescan-interval", "How often globs are expanded again.").Default(tail.DefaultRescanInterval.String()).DurationVar(&f.rescan)
+	c.Flag("tail.checkpoint-interval", "How often positions are saved (also at shutdown).").Default(tail.DefaultCheckpointInterval.String()).DurationVar(&f.checkpoint)
+	f.deprecated = inputFlags(c, &f.format, &f.maxLine)
+	c.Flag("metrics.max-series", "Series per metric before label sets fold into the __overflow__ series.").Default(strconv.Itoa(aggregate.DefaultMaxSeries)).IntVar(&f.maxSeries)
+	c.Flag("metrics.series-ttl", "Drop series no record touched for this long (0: never).").Default("0s").DurationVar(&f.seriesTTL)
+	c.Flag("kafka.brokers", "Comma-separated Kafka brokers; enables the Kafka source.").StringVar(&f.brokers)
+	c.Flag("kafka.topic", "Kafka topic holding istio-proxy access logs.").StringVar(&f.topic)
+	c.Flag("kafka.group", "Kafka consumer group.").Default("fallbackwatch").StringVar(&f.group)
+	c.Flag("kafka.envelope-field", "When messages are JSON envelopes (e.g. Fluent Bit's), the field holding the log line.").StringVar(&f.envelopeField)
+	c.Flag("kafka.start", "Where a group with no committed offset starts: first or last.").Default("first").StringVar(&f.kafkaStart)
+	c.Flag("kafka.commit-interval", "How often counted offsets are committed (also on rebalance and shutdown).").Default(kafkasrc.DefaultCommitInterval.String()).DurationVar(&f.kafkaCommit)
+	c.Flag("kafka.session-timeout", "Consumer group session timeout; also the rebalance timeout.").Default(kafkasrc.DefaultSessionTimeout.String()).DurationVar(&f.kafkaSession)
+	c.Flag("kafka.heartbeat-interval", "Consumer group heartbeat interval.").Default(kafkasrc.DefaultHeartbeatInterval.String()).DurationVar(&f.kafkaBeat)
+	c.Flag("log.level", "The collector's own log level: debug, info, warn or error.").Default("info").StringVar(&f.logLevel)
+	c.Flag("log.format", "The collector's own log format: logfmt or json.").Default("logfmt").StringVar(&f.logFormat)
+	c.Flag("check.multi-hop", "Accept fallback paths longer than two clusters when each edge is configured (C4).").BoolVar(&f.multiHop)
+	c.Flag("check.health-margin", "Decisions this close to a health change are warnings (C6).").Default("5s").DurationVar(&f.healthMargin)
+	c.Arg("sources", "Log files or globs to follow; - reads standard input (none: "+defaultPattern+").").
+		PlaceHolder("PATH_OR_GLOB|-").SetValue(&f.sources)
+	return func() int { return runRun(app, env, f) }
+}
+
+// validate checks every value before anything starts; its errors are usage errors.
+func (f *runFlags) validate() error {
+	var errs []error
+	positive := []struct {
+		name string
+		v    time.Duration
+	}{
+		{"tail.poll-interval", f.pollInterval},
+		{"tail.rescan-interval", f.rescan},
+		{"tail.checkpoint-interval", f.checkpoint},
+		{"kafka.commit-interval", f.kafkaCommit},
+		{"kafka.session-timeout", f.kafkaSession},
+		{"kafka.heartbeat-interval", f.kafkaBeat},
 	}
-	format, err := parse.ParseFormat(f.format)
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "collector run: --log.input-format: %v\n", err)
-		return cli.ExitUsage
+	for _, d := range positive {
+		if d.v <= 0 {
+			errs = append(errs, fmt.Errorf("--%s=%s: want a positive duration", d.name, d.v))
+		}
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"metrics.series-ttl", f.seriesTTL}, {"check.health-margin", f.healthMargin}} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("--%s=%s: want 0 or a positive duration", d.name, d.v))
+		}
+	}
+	if f.kafkaBeat > 0 && f.kafkaSession > 0 && f.kafkaBeat >= f.kafkaSession {
+		errs = append(errs, fmt.Errorf("--kafka.heartbeat-interval=%s: want less than --kafka.session-timeout=%s", f.kafkaBeat, f.kafkaSession))
+	}
+	if f.maxLine <= 0 {
+		errs = append(errs, fmt.Errorf("--input.max-line-bytes=%d: want a positive number of bytes", f.maxLine))
+	}
+	if f.maxSeries <= 0 {
+		errs = append(errs, fmt.Errorf("--metrics.max-series=%d: want a positive number of series", f.maxSeries))
+	}
+	if _, err := parse.ParseFormat(f.format); err != nil {
+		errs = append(errs, fmt.Errorf("--input.format: %w", err))
 	}
 	if f.kafkaStart != "first" && f.kafkaStart != "last" {
-		fmt.Fprintf(env.Stderr, "collector run: --kafka.start %q: want first or last\n", f.kafkaStart)
-		return cli.ExitUsage
+		errs = append(errs, fmt.Errorf("--kafka.start %q: want first or last", f.kafkaStart))
 	}
 	if (f.brokers == "") != (f.topic == "") {
-		fmt.Fprintln(env.Stderr, "collector run: --kafka.brokers and --kafka.topic go together")
-		return cli.ExitUsage
+		errs = append(errs, errors.New("--kafka.brokers and --kafka.topic go together"))
+	}
+	if !strings.HasPrefix(f.telemetryPath, "/") {
+		errs = append(errs, fmt.Errorf("--web.telemetry-path %q: want a path starting with /", f.telemetryPath))
+	}
+	return errors.Join(errs...)
+}
+
+func runRun(app *kingpin.Application, env cli.Env, f *runFlags) int {
+	// SIGHUP is caught from the start, whatever the flags: it reloads, it never ends the collector.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	logger, err := newLogger(env.Stderr, f.logLevel, f.logFormat)
+	if err != nil {
+		return cli.Usagef(app, "run: %v", err)
+	}
+	if err := f.validate(); err != nil {
+		return cli.Usagef(app, "run: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	for _, d := range f.deprecated {
+		if d.Used() {
+			logger.Warn(d.Warning())
+		}
+	}
+	format, _ := parse.ParseFormat(f.format)
+	if *f.web.WebConfigFile != "" {
+		if err := web.Validate(*f.web.WebConfigFile); err != nil {
+			logger.Error("collector not started: web configuration", "file", *f.web.WebConfigFile, "err", err)
+			return cli.ExitError
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	if err := serve(ctx, env, &f, format, fs.Args(), logger); err != nil {
+	if err := serve(ctx, env, f, format, f.sources, hup, logger); err != nil {
 		logger.Error("collector stopped", "err", err)
 		return cli.ExitError
 	}
 	return cli.ExitOK
 }
 
+// maxLogValue is the most bytes of one value the collector logs.
+const maxLogValue = 4 * cli.MaxQuoted
+
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("--log.level %q: want debug, info, warn or error", level)
 	}
-	opts := &slog.HandlerOptions{Level: lv}
+	// Values logged may come from the input (paths, authorities, rejected lines): each is cut to
+	// MaxLogValue bytes, and the handlers quote or escape control bytes.
+	opts := &slog.HandlerOptions{Level: lv, ReplaceAttr: cli.CapAttr(maxLogValue)}
 	switch format {
 	case "logfmt":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
@@ -142,21 +238,18 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 
 // serve runs the sources and the web server until ctx ends, then shuts everything down in order:
 // sources stop reading and save positions or commit offsets, then the server stops.
-func serve(ctx context.Context, env cli.Env, f *runFlags, format parse.Format, sources []string, logger *slog.Logger) error {
+func serve(ctx context.Context, env cli.Env, f *runFlags, format parse.Format, sources []string, hup <-chan os.Signal, logger *slog.Logger) error {
 	var routingCfg *routing.Config
 	if len(f.routing) > 0 {
-		cfg, err := routing.Load(f.routing...)
+		cfg, err := routing.LoadWith(*f.load, f.routing...)
 		if err != nil {
 			return fmt.Errorf("routing configuration: %w", err)
 		}
 		routingCfg = cfg
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "fallbackwatch_build_info",
-		Help: "Always 1; labels name the build."}, []string{"version", "goversion"})
-	buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
-	reg.MustRegister(buildInfo)
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), cli.BuildInfo())
+	rl := newReloader(f.routing, *f.load, *f.web.WebConfigFile, reg, logger)
 
 	counters, err := aggregate.NewCounters(aggregate.Config{MaxSeries: f.maxSeries, SeriesTTL: f.seriesTTL})
 	if err != nil {
@@ -182,9 +275,20 @@ func serve(ctx context.Context, env cli.Env, f *runFlags, format parse.Format, s
 		patterns = []string{defaultPattern}
 	}
 
-	ln, err := net.Listen("tcp", f.listen)
-	if err != nil {
-		return fmt.Errorf("listening on %s: %w", f.listen, err)
+	// TCP addresses are listened on here, so that a busy port fails the start and the log names the
+	// bound address; systemd sockets and vsock:// addresses are left to exporter-toolkit.
+	toolkitListens := *f.web.WebSystemdSocket || slices.ContainsFunc(*f.web.WebListenAddresses,
+		func(a string) bool { return strings.HasPrefix(a, "vsock://") })
+	var listeners []net.Listener
+	if !toolkitListens {
+		for _, addr := range *f.web.WebListenAddresses {
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return fmt.Errorf("listening on %s: %w", addr, err)
+			}
+			defer ln.Close()
+			listeners = append(listeners, ln)
+		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -240,29 +344,20 @@ func serve(ctx context.Context, env cli.Env, f *runFlags, format parse.Format, s
 		g.Go(func() error { return c.Run(gctx) })
 	}
 
-	// SIGHUP reloads the routing configuration; a configuration that does not load is logged and
-	// the previous one kept.
-	if len(f.routing) > 0 {
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		g.Go(func() error {
-			defer signal.Stop(hup)
-			for {
-				select {
-				case <-gctx.Done():
-					return nil
-				case <-hup:
-					cfg, err := routing.Load(f.routing...)
-					if err != nil {
-						logger.Error("reloading routing configuration failed; keeping the previous one", "err", err)
-						continue
-					}
+	// SIGHUP reloads what can be reloaded: the routing configuration, and the web configuration
+	// (read again at every connection; checked here so that a broken file shows in the metrics).
+	g.Go(func() error {
+		for {
+			select {
+			case <-gctx.Done():
+				return nil
+			case <-hup:
+				if cfg := rl.reload(); cfg != nil {
 					pl.SetRouting(cfg)
-					logger.Info("routing configuration reloaded", "virtual_services", len(cfg.VirtualServices))
 				}
 			}
-		})
-	}
+		}
+	})
 
 	mux := http.NewServeMux()
 	mux.Handle(f.telemetryPath, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, EnableOpenMetrics: true}))
@@ -283,10 +378,20 @@ func serve(ctx context.Context, env cli.Env, f *runFlags, format parse.Format, s
 		fmt.Fprintln(w, "ready")
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	logger.Info("collector started", "listen", ln.Addr().String(), "files", patterns, "stdin", useStdin,
-		"kafka", f.brokers != "", "routing", len(f.routing) > 0)
+	addrs := make([]string, len(listeners))
+	for i, ln := range listeners {
+		addrs[i] = ln.Addr().String()
+	}
+	logger.Info("collector started", "listen", strings.Join(addrs, ","), "files", patterns, "stdin", useStdin,
+		"kafka", f.brokers != "", "routing", len(f.routing) > 0, "web_config", *f.web.WebConfigFile != "")
 	srvErr := make(chan error, 1)
-	go func() { srvErr <- srv.Serve(ln) }()
+	go func() {
+		if toolkitListens {
+			srvErr <- web.ListenAndServe(srv, f.web, logger)
+			return
+		}
+		srvErr <- web.ServeMultiple(listeners, srv, f.web, logger)
+	}()
 
 	var runErr error
 	select {

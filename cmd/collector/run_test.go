@@ -56,8 +56,14 @@ func freeAddr(t *testing.T) string {
 // killed at cleanup if the test did not stop it.
 func startRun(t *testing.T, stdin io.Reader, args ...string) *collectorProc {
 	t.Helper()
+	return startRunBin(t, collectorBin, stdin, args...)
+}
+
+// startRunBin is startRun with another build of the collector.
+func startRunBin(t *testing.T, bin string, stdin io.Reader, args ...string) *collectorProc {
+	t.Helper()
 	p := &collectorProc{addr: freeAddr(t), stderr: &clitest.Buffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(collectorBin, append([]string{"run", "--web.listen-address", p.addr}, args...)...)
+	p.cmd = exec.Command(bin, append([]string{"run", "--web.listen-address", p.addr}, args...)...)
 	p.cmd.Dir = repoRoot(t)
 	p.cmd.Stdin = stdin
 	p.cmd.Stderr = p.stderr
@@ -484,6 +490,10 @@ func TestRunReloadsRoutingOnSIGHUP(t *testing.T) {
 	appendLines(t, path, batch(20))
 
 	p := startRun(t, nil, append(fastTail, "--routing", cfgDir, filepath.Join(logDir, "*.log"))...)
+	const ok, okTime = "fallbackwatch_config_last_reload_successful", "fallbackwatch_config_last_reload_success_timestamp_seconds"
+	m0 := p.waitMetrics(t, "the start's configuration", 10*time.Second, func(m metrics) bool { return m.sum(ok) == 1 })
+	started := m0.sum(okTime)
+	require.InDelta(t, float64(time.Now().Unix()), started, 60, "the load at start is the first successful reload")
 	decisions := func(verdict, rule string) func(metrics) float64 {
 		return func(m metrics) float64 {
 			return m.sum("fallbackwatch_decisions_total", "verdict", verdict, "rule", rule)
@@ -514,7 +524,20 @@ func TestRunReloadsRoutingOnSIGHUP(t *testing.T) {
 		10*time.Second, 20*time.Millisecond)
 	appendLines(t, path, batch(5))
 	m = p.waitMetrics(t, "decisions after a failed reload", 10*time.Second, func(m metrics) bool { return consistent(m) >= 35 })
-	require.Equal(t, 35.0, consistent(m))
+	require.Equal(t, 35.0, consistent(m), "the running configuration stays")
+	require.Zero(t, m.sum(ok), "the failed reload is exported")
+	lastOK := m.sum(okTime)
+	require.GreaterOrEqual(t, lastOK, started, "the timestamp is that of the last successful reload")
+
+	// Fixed again: the next SIGHUP succeeds.
+	copyFile(t, filepath.Join(root, "testdata/bookinfo/sample1.yaml"), vs)
+	time.Sleep(10 * time.Millisecond) // a later timestamp than lastOK
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGHUP))
+	m = p.waitMetrics(t, "the successful reload", 10*time.Second, func(m metrics) bool { return m.sum(ok) == 1 })
+	require.Greater(t, m.sum(okTime), lastOK)
+	appendLines(t, path, batch(4))
+	m = p.waitMetrics(t, "decisions under sample1 again", 10*time.Second, func(m metrics) bool { return inconsistent(m) >= 24 })
+	require.Equal(t, 24.0, inconsistent(m))
 	p.stop(t)
 }
 
@@ -538,7 +561,8 @@ func TestRunUsageErrors(t *testing.T) {
 	}{
 		{"bad log level", []string{"--log.level=nope"}, 2, `--log.level "nope"`},
 		{"bad log format", []string{"--log.format=xml"}, 2, `--log.format "xml"`},
-		{"bad input format", []string{"--log.input-format=syslog"}, 2, "--log.input-format"},
+		{"bad input format", []string{"--input.format=syslog"}, 2, "--input.format"},
+		{"bad input format, deprecated name", []string{"--log.input-format=syslog"}, 2, "--input.format"},
 		{"unknown flag", []string{"--no-such-flag"}, 2, "no-such-flag"},
 		{"brokers without topic", []string{"--kafka.brokers", "127.0.0.1:9"}, 2, "--kafka.brokers and --kafka.topic go together"},
 		{"topic without brokers", []string{"--kafka.topic", "logs"}, 2, "--kafka.brokers and --kafka.topic go together"},

@@ -7,11 +7,11 @@ import (
 	"sort"
 	"text/tabwriter"
 
+	"github.com/alecthomas/kingpin/v2"
+
 	"github.com/fallbackwatch/fallbackwatch/internal/cli"
 	"github.com/fallbackwatch/fallbackwatch/routing"
 )
-
-const simulateUsage = "collector simulate --routing PATH... [--down HOST/SUBSET]... [--format text|json]"
 
 // simulateOutput is the JSON form of `collector simulate`.
 type simulateOutput struct {
@@ -30,21 +30,19 @@ type multiplierOutput struct {
 	Route    string   `json:"route"`
 }
 
-func runSimulate(env cli.Env, args []string) int {
-	fs := cli.NewFlagSet("simulate", simulateUsage, env.Stderr)
-	var paths, down cli.Strings
-	fs.Var(&paths, "routing", "VirtualService and DestinationRule YAML/JSON file or directory (repeatable)")
-	fs.Var(&down, "down", "HOST/SUBSET with no healthy endpoint, HOST short or FQDN; HOST alone takes every subset down (repeatable)")
-	format := fs.String("format", "text", "output format: text or json")
-	if code, ok := cli.Parse(fs, args); !ok {
-		return code
-	}
-	if *format != "text" && *format != "json" {
-		fmt.Fprintf(env.Stderr, "collector simulate: --format must be text or json, not %q\n", *format)
-		return cli.ExitUsage
-	}
-	paths = append(paths, fs.Args()...)
-	cfg, code := loadRouting(env, "simulate", paths)
+func defineSimulate(app *kingpin.Application, env cli.Env) func() int {
+	f := &routingFlags{}
+	var down cli.Strings
+	c := app.Command("simulate", "Compute where each route's traffic is served when subsets go down.")
+	defineRoutingFlags(c, f)
+	c.Flag("down", "HOST/SUBSET with no healthy endpoint, HOST short or FQDN; HOST alone takes every subset down (repeatable).").
+		PlaceHolder("HOST/SUBSET").SetValue(&down)
+	return func() int { return runSimulate(env, f, down) }
+}
+
+func runSimulate(env cli.Env, rf *routingFlags, down cli.Strings) int {
+	format := &rf.format
+	cfg, code := loadRouting(env, "simulate", *rf.load, rf.paths)
 	if cfg == nil {
 		return code
 	}

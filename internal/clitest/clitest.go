@@ -38,11 +38,16 @@ func ModuleRoot() (string, error) {
 // Build compiles the commands named by their package paths relative to the module root
 // ("./cmd/collector") into dir and returns each binary's path by command name.
 func Build(dir string, pkgs ...string) (map[string]string, error) {
+	return BuildWith(dir, nil, pkgs...)
+}
+
+// BuildWith is Build with more `go build` flags, such as -ldflags.
+func BuildWith(dir string, flags []string, pkgs ...string) (map[string]string, error) {
 	root, err := ModuleRoot()
 	if err != nil {
 		return nil, err
 	}
-	args := append([]string{"build", "-o", dir + string(filepath.Separator)}, pkgs...)
+	args := append(append([]string{"build", "-o", dir + string(filepath.Separator)}, flags...), pkgs...)
 	cmd := exec.Command("go", args...)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
