@@ -133,12 +133,13 @@ func TestReplayBadValuesAreUsageErrors(t *testing.T) {
 // TestDeprecatedInputFlags: --max-line-bytes and --log.input-format still work as
 // --input.max-line-bytes and --input.format, with a warning naming the new flag.
 func TestDeprecatedInputFlags(t *testing.T) {
-	// sampleLog's records are longer than 600 bytes: a 600-byte limit makes every record too long.
+	// sampleLog's records are longer than 600 bytes: a 600-byte limit makes every record too long,
+	// and a replay that finds no record in non-empty input exits 1 (issue: wrong format says so).
 	newOut, stderr, code := runBinary(t, "", "replay", "--format=json", "--input.max-line-bytes=600", sampleLog)
-	require.Equal(t, 0, code, stderr)
+	require.Equal(t, 1, code, stderr)
 	require.NotContains(t, stderr, "deprecated")
 	oldOut, stderr, code := runBinary(t, "", "replay", "--format=json", "--max-line-bytes=600", sampleLog)
-	require.Equal(t, 0, code, stderr)
+	require.Equal(t, 1, code, stderr)
 	require.Contains(t, stderr, "--max-line-bytes is deprecated and will be removed; use --input.max-line-bytes")
 	require.JSONEq(t, newOut, oldOut)
 	var rep jsonReport
