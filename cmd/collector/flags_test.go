@@ -134,7 +134,7 @@ func TestReplayBadValuesAreUsageErrors(t *testing.T) {
 // --input.max-line-bytes and --input.format, with a warning naming the new flag.
 func TestDeprecatedInputFlags(t *testing.T) {
 	// sampleLog's records are longer than 600 bytes: a 600-byte limit makes every record too long,
-	// and a replay that finds no record in non-empty input exits 1 (issue: wrong format says so).
+	// and a replay that finds no record in non-empty input exits 1.
 	newOut, stderr, code := runBinary(t, "", "replay", "--format=json", "--input.max-line-bytes=600", sampleLog)
 	require.Equal(t, 1, code, stderr)
 	require.NotContains(t, stderr, "deprecated")
