@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/fallbackwatch/fallbackwatch/internal/cli"
@@ -15,13 +17,14 @@ import (
 	"golang.org/x/term"
 )
 
-const replayUsage = "collector replay [--routing PATH]... [--format text|json] FILE... ('-' reads standard input)"
+const replayUsage = "collector replay [--routing PATH]... [--format text|json|html|markdown] [--output FILE] FILE... ('-' reads standard input)"
 
 func runReplay(env cli.Env, args []string) int {
 	fs := cli.NewFlagSet("replay", replayUsage, env.Stderr)
 	var routingPaths cli.Strings
 	fs.Var(&routingPaths, "routing", "VirtualService and DestinationRule YAML file or directory (repeatable); enables the routing checks")
-	format := fs.String("format", "text", "report format: text or json")
+	format := fs.String("format", "text", "report format: "+strings.Join(replay.Formats, ", "))
+	output := fs.String("output", "", "write the report to this file instead of standard output")
 	maxLine := fs.Int("max-line-bytes", 1<<20, "longest line accepted; longer lines are skipped and counted")
 	workers := fs.Int("workers", 0, "parallel workers (0: one per CPU)")
 	multiHop := fs.Bool("check.multi-hop", false, "accept fallback paths longer than two clusters when each edge is configured (C4)")
@@ -30,8 +33,8 @@ func runReplay(env cli.Env, args []string) int {
 	if code, ok := cli.Parse(fs, args); !ok {
 		return code
 	}
-	if *format != "text" && *format != "json" {
-		fmt.Fprintf(env.Stderr, "collector replay: --format must be text or json, not %q\n", *format)
+	if !slices.Contains(replay.Formats, *format) {
+		fmt.Fprintf(env.Stderr, "collector replay: --format must be text, json, html or markdown, not %q\n", *format)
 		return cli.ExitUsage
 	}
 	if fs.NArg() == 0 {
@@ -80,11 +83,9 @@ func runReplay(env cli.Env, args []string) int {
 	if err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintf(env.Stderr, "collector replay: %v\n", err)
 	}
-	var werr error
-	if *format == "json" {
-		werr = rep.WriteJSON(env.Stdout)
-	} else {
-		werr = rep.WriteText(env.Stdout)
+	werr := writeReport(env.Stdout, *output, rep, *format)
+	if werr != nil {
+		fmt.Fprintf(env.Stderr, "collector replay: %v\n", werr)
 	}
 	switch {
 	case err != nil || werr != nil:
@@ -96,6 +97,22 @@ func runReplay(env cli.Env, args []string) int {
 		return cli.ExitFindings
 	}
 	return cli.ExitOK
+}
+
+// writeReport writes the report to the file named output, or to stdout when output is "".
+func writeReport(stdout io.Writer, output string, rep *replay.Report, format string) error {
+	if output == "" {
+		return rep.Write(stdout, format)
+	}
+	f, err := os.Create(output)
+	if err != nil {
+		return err
+	}
+	if err := rep.Write(f, format); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", output, err)
+	}
+	return f.Close()
 }
 
 // progressBar returns a Progress callback drawing a one-line bar of bytes read against total.

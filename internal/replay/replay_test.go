@@ -282,7 +282,7 @@ func TestTimelineBucketsWiden(t *testing.T) {
 	t0 := time.Date(2023, 5, 30, 7, 0, 0, 0, time.UTC)
 	const n = 3 * maxBuckets
 	for i := 0; i < n; i++ {
-		w.minute(&rec, t0.Add(time.Duration(i)*time.Minute))
+		w.minute(&rec, t0.Add(time.Duration(i)*time.Minute), nil)
 	}
 	require.LessOrEqual(t, len(w.acc.minutes), maxBuckets)
 	require.Greater(t, w.acc.bucket, int64(60))
