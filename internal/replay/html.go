@@ -278,7 +278,7 @@ func (p *page) services() {
 			sort.SliceStable(subs, func(i, j int) bool { return subs[i].Subset < subs[j].Subset })
 			for _, s := range subs {
 				pss := pageSubset{SubsetView: s, Chart: -1, ServedByText: cutShares(s.ServedBy, s.Requests),
-					Figure: "subset:" + sv.Service + "\x00" + rv.Route + "\x00" + s.Subset}
+					Figure: "subset:" + sv.Service + "|" + rv.Route + "|" + s.Subset}
 				if len(p.Charts.Charts) < pageCharts {
 					pss.Chart = len(p.Charts.Charts)
 					c := &chartSeries{Title: show(sv.Service) + " · " + show(routeName(rv.Route)) + " · " + show(orNone(s.Subset)),

@@ -32,6 +32,18 @@ func shippedReport(t testing.TB) *Report {
 	rep, err := Run(context.Background(), []Input{{Name: "testdata/logs/bookinfo-productpage.log", R: f}},
 		Options{Workers: 2, BlockBytes: 8192, Config: bookinfoConfig(t)})
 	require.NoError(t, err)
+	// The report names the files as given; show them as the README's command gives them, from
+	// the repository's root.
+	u := rep.Routing
+	for i := range u.Files {
+		u.Files[i] = strings.TrimPrefix(u.Files[i], "../../")
+	}
+	for i := range u.Objects {
+		u.Objects[i].File = strings.TrimPrefix(u.Objects[i].File, "../../")
+	}
+	for i := range u.Edges {
+		u.Edges[i].File = strings.TrimPrefix(u.Edges[i].File, "../../")
+	}
 	return rep
 }
 
