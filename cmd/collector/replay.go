@@ -83,7 +83,7 @@ func runReplay(env cli.Env, args []string) int {
 	if err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintf(env.Stderr, "collector replay: %v\n", err)
 	}
-	werr := writeReport(env.Stdout, *output, rep, *format)
+	werr := rep.WriteFile(*output, env.Stdout, *format)
 	if werr != nil {
 		fmt.Fprintf(env.Stderr, "collector replay: %v\n", werr)
 	}
@@ -97,22 +97,6 @@ func runReplay(env cli.Env, args []string) int {
 		return cli.ExitFindings
 	}
 	return cli.ExitOK
-}
-
-// writeReport writes the report to the file named output, or to stdout when output is "".
-func writeReport(stdout io.Writer, output string, rep *replay.Report, format string) error {
-	if output == "" {
-		return rep.Write(stdout, format)
-	}
-	f, err := os.Create(output)
-	if err != nil {
-		return err
-	}
-	if err := rep.Write(f, format); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", output, err)
-	}
-	return f.Close()
 }
 
 // progressBar returns a Progress callback drawing a one-line bar of bytes read against total.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -266,4 +267,21 @@ func (r *Report) Write(w io.Writer, format string) error {
 		return r.WriteText(w)
 	}
 	return fmt.Errorf("unknown report format %q (want one of %s)", format, strings.Join(Formats, ", "))
+}
+
+// WriteFile writes the report in one of Formats to the file named path, or to stdout when path
+// is "".
+func (r *Report) WriteFile(path string, stdout io.Writer, format string) error {
+	if path == "" {
+		return r.Write(stdout, format)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := r.Write(f, format); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return f.Close()
 }
