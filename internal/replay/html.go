@@ -428,15 +428,32 @@ func (p *page) health() {
 		}
 		p.Health = append(p.Health, row)
 	}
-	const ticks = 6
-	for i := 0; i <= ticks; i++ {
-		t := lo.Add(span * time.Duration(i) / ticks)
+	step := tickStep(span)
+	for t := lo.Truncate(step); !t.After(hi); t = t.Add(step) {
+		if t.Before(lo) {
+			continue
+		}
 		label := t.UTC().Format("15:04")
 		if span > 48*time.Hour {
 			label = t.UTC().Format("01-02 15:04")
 		}
 		p.HealthTicks = append(p.HealthTicks, healthTick{Left: round2(pos(t)), Label: label})
 	}
+}
+
+// tickStep is the shortest round step that puts at most eight ticks on a span.
+func tickStep(span time.Duration) time.Duration {
+	for _, s := range []time.Duration{time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute,
+		30 * time.Minute, time.Hour, 2 * time.Hour, 3 * time.Hour, 6 * time.Hour, 12 * time.Hour, 24 * time.Hour} {
+		if span/s <= 8 {
+			return s
+		}
+	}
+	d := 24 * time.Hour
+	for span/d > 8 {
+		d *= 2
+	}
+	return d
 }
 
 func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
