@@ -22,6 +22,7 @@ type replayFlags struct {
 	routing    cli.Strings
 	load       *routing.LoadOptions
 	format     string
+	output     string
 	maxLine    int
 	workers    int
 	multiHop   bool
@@ -37,7 +38,8 @@ func defineReplay(app *kingpin.Application, env cli.Env) func() int {
 	c.Flag("routing", "VirtualService and DestinationRule YAML file or directory (repeatable); enables the routing checks.").
 		PlaceHolder("PATH").SetValue(&f.routing)
 	f.load = cli.LoadOptionFlags(c)
-	c.Flag("format", "Report format: text or json.").Default("text").EnumVar(&f.format, "text", "json")
+	c.Flag("format", "Report format: "+strings.Join(replay.Formats, ", ")+".").Default("text").EnumVar(&f.format, replay.Formats...)
+	c.Flag("output", "Write the report to this file instead of standard output.").PlaceHolder("FILE").StringVar(&f.output)
 	f.deprecated = inputFlags(c, nil, &f.maxLine)
 	c.Flag("workers", "Parallel workers (0: one per CPU).").Default("0").IntVar(&f.workers)
 	c.Flag("check.multi-hop", "Accept fallback paths longer than two clusters when each edge is configured (C4).").BoolVar(&f.multiHop)
@@ -112,11 +114,9 @@ func runReplay(app *kingpin.Application, env cli.Env, f *replayFlags) int {
 	if err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintf(env.Stderr, "collector replay: %v\n", err)
 	}
-	var werr error
-	if f.format == "json" {
-		werr = rep.WriteJSON(env.Stdout)
-	} else {
-		werr = rep.WriteText(env.Stdout)
+	werr := rep.WriteFile(f.output, env.Stdout, f.format)
+	if werr != nil {
+		fmt.Fprintf(env.Stderr, "collector replay: %v\n", werr)
 	}
 	switch {
 	case err != nil || werr != nil:

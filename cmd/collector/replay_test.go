@@ -91,6 +91,22 @@ func TestReplaySampleJSON(t *testing.T) {
 	require.Contains(t, r.Health, "outbound|9080|v2|reviews.default.svc.cluster.local")
 }
 
+// --output writes the page to a file and nothing to standard output; markdown goes to stdout.
+func TestReplayHTMLAndMarkdown(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "report.html")
+	stdout, stderr, code := runBinary(t, "", replayArgs("--format", "html", "--output", out, sampleLog)...)
+	require.Equal(t, 0, code, stderr)
+	require.Empty(t, stdout)
+	page, err := os.ReadFile(out)
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(string(page), "<!DOCTYPE html>"))
+	require.Contains(t, string(page), `data-figure="lines.total">320<`)
+
+	stdout, stderr, code = runBinary(t, "", replayArgs("--format", "markdown", sampleLog)...)
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stdout, "| records | 315 |")
+}
+
 // Against sample1 the last phase is wrong: sample1 has no v2→v1 edge and no route to v2.
 func TestReplayViolationsExit3(t *testing.T) {
 	stdout, stderr, code := runBinary(t, "", "replay", "--format", "json",
@@ -127,7 +143,7 @@ func TestReplayErrors(t *testing.T) {
 		want string
 	}{
 		"no file":        {[]string{"replay"}, 2, "required argument 'files' not provided"},
-		"bad format":     {[]string{"replay", "--format", "xml", sampleLog}, 2, "--format=xml: enum value must be one of text,json"},
+		"bad format":     {[]string{"replay", "--format", "xml", sampleLog}, 2, "--format=xml: enum value must be one of text,json,html,markdown"},
 		"unknown flag":   {[]string{"replay", "--frobnicate", sampleLog}, 2, "unknown long flag '--frobnicate'"},
 		"missing file":   {[]string{"replay", "testdata/logs/does-not-exist.log"}, 1, "no such file"},
 		"missing config": {[]string{"replay", "--routing", "testdata/bookinfo/nope.yaml", sampleLog}, 1, "routing configuration"},

@@ -211,7 +211,7 @@ func notes(acc *accumulator) []string {
 func build(acc *accumulator, files []FileCounts, health *healthLog, opts *Options) *Report {
 	r := &Report{
 		Lines: acc.lines, RejectedReasons: acc.rejected, SkippedReasons: acc.skipped, Files: files,
-		Checked: opts.Config != nil, Verdicts: map[string]int64{}, ViolationsByRule: acc.byRule,
+		Checked: opts.Config != nil, Routing: routingUsed(opts.Config), Verdicts: map[string]int64{}, ViolationsByRule: acc.byRule,
 		Health: health.m, HealthDropped: health.dropped, BucketSeconds: acc.bucket, GroupsFolded: acc.folded,
 	}
 	r.RecordsByDirection = map[string]int64{}

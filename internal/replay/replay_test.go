@@ -282,7 +282,7 @@ func TestTimelineBucketsWiden(t *testing.T) {
 	t0 := time.Date(2023, 5, 30, 7, 0, 0, 0, time.UTC)
 	const n = 3 * maxBuckets
 	for i := 0; i < n; i++ {
-		w.minute(&rec, t0.Add(time.Duration(i)*time.Minute))
+		w.minute(&rec, t0.Add(time.Duration(i)*time.Minute), nil)
 	}
 	require.LessOrEqual(t, len(w.acc.minutes), maxBuckets)
 	require.Greater(t, w.acc.bucket, int64(60))
@@ -311,4 +311,26 @@ func TestHugeLineIsLocated(t *testing.T) {
 		got = append(got, fmt.Sprintf("%d:%s", r.Line, r.Reason))
 	}
 	require.Equal(t, []string{"11:too_long", "12:too_long", "43:bad_cluster"}, got)
+}
+
+// Workers' timelines of disjoint minutes merge into one that still keeps the bucket bound.
+func TestMergedTimelineKeepsBucketBound(t *testing.T) {
+	var rec parse.Record
+	var p parse.Parser
+	require.NoError(t, p.Parse([]byte(corpus.SeedSuccess), &rec))
+	t0 := time.Date(2023, 5, 30, 7, 0, 0, 0, time.UTC)
+	a, b := &worker{acc: newAccumulator()}, &worker{acc: newAccumulator()}
+	for i := 0; i < maxBuckets; i++ {
+		a.minute(&rec, t0.Add(time.Duration(2*i)*time.Minute), nil)
+		b.minute(&rec, t0.Add(time.Duration(2*i+1)*time.Minute), nil)
+	}
+	require.Len(t, a.acc.minutes, maxBuckets)
+	a.acc.merge(&b.acc)
+	require.LessOrEqual(t, len(a.acc.minutes), maxBuckets)
+	var total int64
+	for _, m := range a.acc.minutes {
+		total += m.Requests
+		require.Equal(t, m.Requests, m.FallbackSuccess, "the seed record fell back and was served (R15)")
+	}
+	require.Equal(t, int64(2*maxBuckets), total)
 }

@@ -24,13 +24,15 @@ type Report struct {
 	// fields fallbackwatch does not read (parse/doc.go).
 	RecordsInvalidUTF8Ignored int64 `json:"records_invalid_utf8_ignored"`
 	// Notes say, once each, what is wrong with the input's format and what to change.
-	Notes            []string                    `json:"notes"`
-	RejectedReasons  map[string]int64            `json:"rejected_reasons"`
-	SkippedReasons   map[string]int64            `json:"skipped_reasons"`
-	Rejects          []Located                   `json:"rejects"` // the first rejected lines, located
-	Files            []FileCounts                `json:"files"`
-	Groups           []Group                     `json:"groups"`
-	Checked          bool                        `json:"checked"` // routing configuration was given
+	Notes           []string         `json:"notes"`
+	RejectedReasons map[string]int64 `json:"rejected_reasons"`
+	SkippedReasons  map[string]int64 `json:"skipped_reasons"`
+	Rejects         []Located        `json:"rejects"` // the first rejected lines, located
+	Files           []FileCounts     `json:"files"`
+	Groups          []Group          `json:"groups"`
+	Checked         bool             `json:"checked"` // routing configuration was given
+	// Routing is the configuration the records were checked against; nil when none was given.
+	Routing          *RoutingUsed                `json:"routing,omitempty"`
 	Verdicts         map[string]int64            `json:"verdicts"`
 	ViolationsTotal  int64                       `json:"violations_total"`
 	ViolationsByRule map[string]int64            `json:"violations_by_rule"`
@@ -93,15 +95,22 @@ type Group struct {
 	CodeClasses        map[string]int64 `json:"code_classes"`
 }
 
-// Minute counts one primary cluster's requests in one minute of log time.
+// Minute counts one route's requests to one primary cluster in one bucket of log time (a
+// minute, or BucketSeconds for long inputs), by outcome.
 type Minute struct {
 	Minute             time.Time `json:"minute"`
 	DestinationService string    `json:"destination_service"`
+	Route              string    `json:"route"`
 	PrimarySubset      string    `json:"primary_subset"`
 	PrimaryCluster     string    `json:"primary_cluster"`
 	Requests           int64     `json:"requests"`
-	FallbackSuccess    int64     `json:"fallback_success"`
-	FallbackFailed     int64     `json:"fallback_failed"`
+	// Routed were served by the primary cluster, without fallback (R14).
+	Routed          int64 `json:"routed"`
+	FallbackSuccess int64 `json:"fallback_success"` // fell back and served (R15)
+	FallbackFailed  int64 `json:"fallback_failed"`  // fallback failed: 503 UH (R16)
+	// NoFallbackUH had no fallback to take: 503 UH (R14). Requests minus the four outcomes is
+	// the rest (503 NC, R5).
+	NoFallbackUH int64 `json:"no_fallback_uh"`
 }
 
 // HealthInterval is a span in which records showed a cluster healthy or unhealthy (C6). Long
@@ -144,6 +153,9 @@ func (r *Report) sort() {
 		a, b := &r.Timeline[i], &r.Timeline[j]
 		if !a.Minute.Equal(b.Minute) {
 			return a.Minute.Before(b.Minute)
+		}
+		if a.Route != b.Route {
+			return a.Route < b.Route
 		}
 		return a.PrimaryCluster < b.PrimaryCluster
 	})

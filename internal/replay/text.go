@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"sort"
+	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -53,8 +53,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	} else {
 		p.f("routing checks: off (no --routing given)\n")
 	}
-	for _, svc := range r.services() {
-		r.writeService(p, svc)
+	svcs := r.Services()
+	for i := range svcs {
+		r.writeService(p, &svcs[i])
 	}
 	r.writeHealth(p)
 	r.writeLocated(p, "Violations (records that contradict the routing configuration)", r.ViolationsTotal, r.Violations)
@@ -80,102 +81,33 @@ func (p *printer) f(format string, args ...any) {
 	}
 }
 
-func (r *Report) services() []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, g := range r.Groups {
-		if !seen[g.DestinationService] {
-			seen[g.DestinationService] = true
-			out = append(out, g.DestinationService)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-type subsetStats struct {
-	requests, success, failed int64
-	servedBy                  map[string]int64
-}
-
-func (r *Report) writeService(p *printer, svc string) {
-	routes := map[string]map[string]*subsetStats{}
-	served := map[string]int64{}
-	var total, failed int64
-	for _, g := range r.Groups {
-		if g.DestinationService != svc {
-			continue
-		}
-		subs := routes[g.Route]
-		if subs == nil {
-			subs = map[string]*subsetStats{}
-			routes[g.Route] = subs
-		}
-		s := subs[g.PrimarySubset]
-		if s == nil {
-			s = &subsetStats{servedBy: map[string]int64{}}
-			subs[g.PrimarySubset] = s
-		}
-		s.requests += g.Requests
-		total += g.Requests
-		switch g.Result {
-		case "success":
-			s.success += g.Requests
-		case "failed":
-			s.failed += g.Requests
-			failed += g.Requests
-		}
-		// A record no cluster served (R14 503 UH without fallback, R16 failed fallback, R5 NC)
-		// is served by nobody, never by its primary.
-		name := "nobody"
-		if g.FinalCluster != "" {
-			name = finalName(g, svc)
-		}
-		s.servedBy[name] += g.Requests
-		served[name] += g.Requests
-	}
-	p.f("\n%s: %d requests, %d failed fallbacks (%s)\n", show(svc), total, failed, pct(failed, total))
-	p.f("  finally served by: %s\n", shares(served, total))
-	routeNames := make([]string, 0, len(routes))
-	for k := range routes {
-		routeNames = append(routeNames, k)
-	}
-	sort.Strings(routeNames)
-	for _, rn := range routeNames {
-		label := rn
-		if label == "" {
-			label = "(no route name)"
-		}
-		p.f("  route %s\n", show(label))
+func (r *Report) writeService(p *printer, v *ServiceView) {
+	p.f("\n%s: %d requests, %d failed fallbacks (%s)\n", show(v.Service), v.Requests, v.FailedFallbacks, pct(v.FailedFallbacks, v.Requests))
+	p.f("  finally served by: %s\n", shares(v.ServedBy, v.Requests))
+	for _, rv := range v.Routes {
+		p.f("  route %s\n", show(routeName(rv.Route)))
 		tw := tabwriter.NewWriter(p.w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintf(tw, "    primary subset\trequests\tshare\tfell back\tfailed fallback\tserved by\t\n")
-		subs := routes[rn]
-		var rt int64
-		for _, s := range subs {
-			rt += s.requests
-		}
-		names := make([]string, 0, len(subs))
-		for k := range subs {
-			names = append(names, k)
-		}
-		sort.Strings(names)
-		for _, name := range names {
-			s := subs[name]
-			shown := show(name)
-			if shown == "" {
-				shown = "(none)"
-			}
-			fmt.Fprintf(tw, "    %s\t%d\t%s\t%s\t%s\t%s\t\n", shown, s.requests, pct(s.requests, rt),
-				pct(s.success+s.failed, s.requests), pct(s.failed, s.requests), shares(s.servedBy, s.requests))
+		for _, s := range rv.Subsets {
+			fmt.Fprintf(tw, "    %s\t%d\t%s\t%s\t%s\t%s\t\n", show(orNone(s.Subset)), s.Requests, pct(s.Requests, rv.Requests),
+				pct(s.FellBack, s.Requests), pct(s.Failed, s.Requests), shares(s.ServedBy, s.Requests))
 		}
 		if err := tw.Flush(); err != nil && p.err == nil {
 			p.err = err
 		}
 	}
-	if m := r.worstMinute(svc); m != nil {
+	if m := v.Worst; m != nil {
 		p.f("  worst minute: %s, subset %s: %d requests, %d fell back, %d failed fallbacks\n",
 			m.Minute.Format("2006-01-02 15:04 UTC"), show(orNone(m.PrimarySubset)), m.Requests, m.FallbackSuccess+m.FallbackFailed, m.FallbackFailed)
 	}
+}
+
+// routeName names a route for people: "(no route name)" when the records named none.
+func routeName(s string) string {
+	if s == "" {
+		return "(no route name)"
+	}
+	return s
 }
 
 // finalName shortens a served-by cluster to its subset when it belongs to svc.
@@ -193,20 +125,22 @@ func finalName(g Group, svc string) string {
 	return fs + "/" + sub
 }
 
-// worstMinute is the minute with the most failed fallbacks, then the most fallbacks.
-func (r *Report) worstMinute(svc string) *Minute {
-	var worst *Minute
+// worstMinutes returns by service the minute with the most failed fallbacks, then the most
+// fallbacks.
+func (r *Report) worstMinutes() map[string]*Minute {
+	out := map[string]*Minute{}
 	for i := range r.Timeline {
 		m := &r.Timeline[i]
-		if m.DestinationService != svc || m.FallbackSuccess+m.FallbackFailed == 0 {
+		if m.FallbackSuccess+m.FallbackFailed == 0 {
 			continue
 		}
+		worst := out[m.DestinationService]
 		if worst == nil || m.FallbackFailed > worst.FallbackFailed ||
 			(m.FallbackFailed == worst.FallbackFailed && m.FallbackSuccess > worst.FallbackSuccess) {
-			worst = m
+			out[m.DestinationService] = m
 		}
 	}
-	return worst
+	return out
 }
 
 func (r *Report) writeHealth(p *printer) {
@@ -214,12 +148,7 @@ func (r *Report) writeHealth(p *printer) {
 		return
 	}
 	p.f("\nHealth as the records show it:\n")
-	clusters := make([]string, 0, len(r.Health))
-	for c := range r.Health {
-		clusters = append(clusters, c)
-	}
-	sort.Strings(clusters)
-	for _, c := range clusters {
+	for _, c := range sortedKeys(r.Health) {
 		var parts []string
 		for _, iv := range r.Health[c] {
 			state := iv.State
@@ -265,33 +194,19 @@ func pct(n, of int64) string {
 	return fmt.Sprintf("%.1f%%", 100*float64(n)/float64(of))
 }
 
-func shares(m map[string]int64, total int64) string {
-	if len(m) == 0 {
-		return "nobody"
+func shares(l []Share, total int64) string {
+	if len(l) == 0 {
+		return Nobody
 	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if m[keys[i]] != m[keys[j]] {
-			return m[keys[i]] > m[keys[j]]
-		}
-		return keys[i] < keys[j]
-	})
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = show(k) + " " + pct(m[k], total)
+	parts := make([]string, len(l))
+	for i, sh := range l {
+		parts[i] = show(sh.Name) + " " + pct(sh.Requests, total)
 	}
 	return strings.Join(parts, ", ")
 }
 
 func counts(m map[string]int64) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := sortedKeys(m)
 	parts := make([]string, len(keys))
 	for i, k := range keys {
 		parts[i] = fmt.Sprintf("%s %d", show(k), m[k])
@@ -334,4 +249,39 @@ func orNone(s string) string {
 		return "(none)"
 	}
 	return s
+}
+
+// Formats are the report formats Write knows.
+var Formats = []string{"text", "json", "html", "markdown"}
+
+// Write writes the report in one of Formats.
+func (r *Report) Write(w io.Writer, format string) error {
+	switch format {
+	case "json":
+		return r.WriteJSON(w)
+	case "html":
+		return r.WriteHTML(w)
+	case "markdown":
+		return r.WriteMarkdown(w)
+	case "text":
+		return r.WriteText(w)
+	}
+	return fmt.Errorf("unknown report format %q (want one of %s)", format, strings.Join(Formats, ", "))
+}
+
+// WriteFile writes the report in one of Formats to the file named path, or to stdout when path
+// is "".
+func (r *Report) WriteFile(path string, stdout io.Writer, format string) error {
+	if path == "" {
+		return r.Write(stdout, format)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := r.Write(f, format); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return f.Close()
 }

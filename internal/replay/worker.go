@@ -165,7 +165,11 @@ func (w *worker) line(line []byte, lineNo int64, health *routing.Timeline) {
 		w.group(rec, nil, rec.RouteName)
 	}
 	if o.Timed {
-		w.minute(rec, at)
+		if o.Route != nil {
+			w.minute(rec, at, o.Route)
+		} else {
+			w.minute(rec, at, rec.RouteName)
+		}
 	}
 }
 
@@ -227,15 +231,17 @@ func (w *worker) group(rec *parse.Record, routeLabel, routeName []byte) {
 	g.CodeClasses[class]++
 }
 
-func (w *worker) minute(rec *parse.Record, at time.Time) {
+func (w *worker) minute(rec *parse.Record, at time.Time, route []byte) {
 	primary := rec.PrimaryCluster()
 	start := floorDiv(at.Unix(), w.acc.bucket) * w.acc.bucket
 	k := binary.BigEndian.AppendUint64(w.key[:0], uint64(start))
+	k = append(k, route...)
+	k = append(k, 0)
 	k = append(k, primary...)
 	w.key = k
 	m, ok := w.acc.minutes[string(k)]
 	if !ok {
-		m = &Minute{Minute: time.Unix(start, 0).UTC(), PrimaryCluster: string(primary)}
+		m = &Minute{Minute: time.Unix(start, 0).UTC(), Route: string(route), PrimaryCluster: string(primary)}
 		m.DestinationService, m.PrimarySubset = serviceSubset(primary)
 		if len(primary) == 0 {
 			m.DestinationService = aggregate.NoneService
@@ -251,6 +257,13 @@ func (w *worker) minute(rec *parse.Record, at time.Time) {
 		m.FallbackSuccess++
 	case parse.ResultFailed:
 		m.FallbackFailed++
+	case parse.ResultNone:
+		switch {
+		case rec.Flags.Has(parse.FlagUH):
+			m.NoFallbackUH++ // R14: no fallback, 503 UH
+		case len(rec.FinalCluster()) > 0:
+			m.Routed++
+		}
 	}
 }
 
@@ -283,11 +296,9 @@ func (a *accumulator) rebucket(width int64) {
 	a.bucket = width
 	for _, m := range old {
 		start := floorDiv(m.Minute.Unix(), width) * width
-		k := string(binary.BigEndian.AppendUint64(nil, uint64(start))) + m.PrimaryCluster
+		k := string(binary.BigEndian.AppendUint64(nil, uint64(start))) + m.Route + "\x00" + m.PrimaryCluster
 		if x, ok := a.minutes[k]; ok {
-			x.Requests += m.Requests
-			x.FallbackSuccess += m.FallbackSuccess
-			x.FallbackFailed += m.FallbackFailed
+			x.add(m)
 			continue
 		}
 		m.Minute = time.Unix(start, 0).UTC()
@@ -342,12 +353,13 @@ func (a *accumulator) merge(o *accumulator) {
 	}
 	for k, m := range o.minutes {
 		if x, ok := a.minutes[k]; ok {
-			x.Requests += m.Requests
-			x.FallbackSuccess += m.FallbackSuccess
-			x.FallbackFailed += m.FallbackFailed
+			x.add(m)
 		} else {
 			a.minutes[k] = m
 		}
+	}
+	for len(a.minutes) > maxBuckets {
+		a.rebucket(2 * a.bucket)
 	}
 	if !o.first.IsZero() && (a.first.IsZero() || o.first.Before(a.first)) {
 		a.first = o.first
@@ -355,4 +367,13 @@ func (a *accumulator) merge(o *accumulator) {
 	if o.last.After(a.last) {
 		a.last = o.last
 	}
+}
+
+// add counts o's requests in m.
+func (m *Minute) add(o *Minute) {
+	m.Requests += o.Requests
+	m.Routed += o.Routed
+	m.FallbackSuccess += o.FallbackSuccess
+	m.FallbackFailed += o.FallbackFailed
+	m.NoFallbackUH += o.NoFallbackUH
 }
