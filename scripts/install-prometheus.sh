@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs the real components the tests run against, from Debian: prometheus (prometheus and
-# promtool), prometheus-alertmanager (alertmanager and amtool), mtail, and git (the version
-# tests build from the repository). Packages already installed are left alone; apt-get update
+# promtool), prometheus-alertmanager (Debian names its binary prometheus-alertmanager; amtool),
+# mtail, git (the version tests build from the repository), chromium (the report's browser test)
+# and etcd-server (the store of the kube-apiserver the live-routing test starts). Packages already installed are left alone; apt-get update
 # runs once, and only when something is missing.
 # Usage: scripts/install-prometheus.sh   (as root, or with sudo available)
 #
@@ -15,9 +16,11 @@ policy_path=${POLICY_RC_D:-/usr/sbin/policy-rc.d}
 
 missing=""
 command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || missing="$missing prometheus"
-command -v amtool >/dev/null 2>&1 && command -v alertmanager >/dev/null 2>&1 || missing="$missing prometheus-alertmanager"
+command -v amtool >/dev/null 2>&1 && { command -v alertmanager >/dev/null 2>&1 || command -v prometheus-alertmanager >/dev/null 2>&1; } || missing="$missing prometheus-alertmanager"
 command -v mtail >/dev/null 2>&1 || missing="$missing mtail"
 command -v git >/dev/null 2>&1 || missing="$missing git"
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+command -v etcd >/dev/null 2>&1 || missing="$missing etcd-server"
 [ -z "$missing" ] && exit 0
 
 sudo=""
