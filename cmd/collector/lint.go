@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"strings"
 
 	"github.com/alecthomas/kingpin/v2"
@@ -32,10 +34,29 @@ func loadRouting(env cli.Env, cmd string, opts routing.LoadOptions, paths []stri
 		}
 		return nil, cli.ExitError
 	}
-	for _, ig := range cfg.Ignored {
-		fmt.Fprintf(env.Stderr, "%s: note: not a VirtualService or DestinationRule, skipped\n", ig)
-	}
+	printNotes(env.Stderr, cfg)
 	return cfg, cli.ExitOK
+}
+
+// printNotes tells what loading skipped and what it resolved without error (an object defined
+// twice: the later definition wins), one located line each.
+func printNotes(w io.Writer, cfg *routing.Config) {
+	for _, ig := range cfg.Ignored {
+		fmt.Fprintf(w, "%s: note: skipped\n", ig)
+	}
+	for _, n := range cfg.Notes {
+		fmt.Fprintf(w, "%s:%d: note: %s\n", n.File, n.Line, n.Message)
+	}
+}
+
+// logNotes is printNotes for the collector's log.
+func logNotes(logger *slog.Logger, cfg *routing.Config) {
+	for _, ig := range cfg.Ignored {
+		logger.Info("routing configuration: skipped", "what", ig)
+	}
+	for _, n := range cfg.Notes {
+		logger.Info("routing configuration: note", "file", n.File, "line", n.Line, "note", n.Message)
+	}
 }
 
 // location is "FILE:LINE:COL" for a load error.

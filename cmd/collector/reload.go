@@ -53,6 +53,7 @@ func (r *reloader) reload() *routing.Config {
 			failed = true
 			r.logger.Error("reloading routing configuration failed; keeping the running configuration", "err", err)
 		} else {
+			logNotes(r.logger, c)
 			cfg = c
 		}
 	}

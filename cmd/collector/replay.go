@@ -76,6 +76,7 @@ func runReplay(app *kingpin.Application, env cli.Env, f *replayFlags) int {
 			fmt.Fprintf(env.Stderr, "collector replay: routing configuration:\n%v\n", err)
 			return cli.ExitError
 		}
+		printNotes(env.Stderr, cfg)
 		opts.Config = cfg
 	}
 

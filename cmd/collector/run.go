@@ -52,6 +52,7 @@ type runFlags struct {
 	pollInterval  time.Duration
 	rescan        time.Duration
 	checkpoint    time.Duration
+	checkpointB   int64
 	format        string
 	maxLine       int
 	maxSeries     int
@@ -111,6 +112,8 @@ func defineRun(app *kingpin.Application, env cli.Env) func() int {
 	c.Flag("tail.poll-interval", "How often open files are read.").Default(tail.DefaultPollInterval.String()).DurationVar(&f.pollInterval)
 	c.Flag("tail.rescan-interval", "How often globs are expanded again.").Default(tail.DefaultRescanInterval.String()).DurationVar(&f.rescan)
 	c.Flag("tail.checkpoint-interval", "How often positions are saved (also at shutdown).").Default(tail.DefaultCheckpointInterval.String()).DurationVar(&f.checkpoint)
+	c.Flag("tail.checkpoint-bytes", "Save positions also whenever this many bytes were read since the last save: what a crash reads twice is bounded by size, not speed.").
+		Default(strconv.FormatInt(tail.DefaultCheckpointBytes, 10)).Int64Var(&f.checkpointB)
 	f.deprecated = inputFlags(c, &f.format, &f.maxLine)
 	c.Flag("metrics.max-series", "Series per metric before label sets fold into the __overflow__ series.").Default(strconv.Itoa(aggregate.DefaultMaxSeries)).IntVar(&f.maxSeries)
 	c.Flag("metrics.series-ttl", "Drop series no record touched for this long (0: never).").Default("0s").DurationVar(&f.seriesTTL)
@@ -163,6 +166,9 @@ func (f *runFlags) validate() error {
 	}
 	if f.maxLine <= 0 {
 		errs = append(errs, fmt.Errorf("--input.max-line-bytes=%d: want a positive number of bytes", f.maxLine))
+	}
+	if f.checkpointB <= 0 {
+		errs = append(errs, fmt.Errorf("--tail.checkpoint-bytes=%d: want a positive number of bytes", f.checkpointB))
 	}
 	if f.maxSeries <= 0 {
 		errs = append(errs, fmt.Errorf("--metrics.max-series=%d: want a positive number of series", f.maxSeries))
@@ -245,6 +251,7 @@ func serve(ctx context.Context, env cli.Env, f *runFlags, format parse.Format, s
 		if err != nil {
 			return fmt.Errorf("routing configuration: %w", err)
 		}
+		logNotes(logger, cfg)
 		routingCfg = cfg
 	}
 	reg := prometheus.NewRegistry()
@@ -296,7 +303,7 @@ func serve(ctx context.Context, env cli.Env, f *runFlags, format parse.Format, s
 	g, gctx := errgroup.WithContext(ctx)
 	if len(patterns) > 0 {
 		t, err := tail.New(tail.Config{Patterns: patterns, StateFile: f.stateFile, PollInterval: f.pollInterval,
-			RescanInterval: f.rescan, CheckpointInterval: f.checkpoint, StartAtEnd: f.startAtEnd,
+			RescanInterval: f.rescan, CheckpointInterval: f.checkpoint, CheckpointBytes: f.checkpointB, StartAtEnd: f.startAtEnd,
 			MaxLineBytes: f.maxLine, Logger: logger, Registerer: reg}, &fileHandler{p: pl, streams: map[string]*pipeline.Stream{}})
 		if err != nil {
 			return err
