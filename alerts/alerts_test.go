@@ -17,7 +17,7 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/stretchr/testify/require"
 
-	"github.com/fallbackwatch/fallbackwatch/internal/topology"
+	"github.com/fallbackwatch/fallbackwatch/topology"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")

@@ -10,7 +10,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 
-	"github.com/fallbackwatch/fallbackwatch/internal/topology"
+	"github.com/fallbackwatch/fallbackwatch/topology"
 )
 
 // Alert names, stable: runbook anchors, Alertmanager routes and tests use them.

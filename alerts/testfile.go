@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 
-	"github.com/fallbackwatch/fallbackwatch/internal/topology"
+	"github.com/fallbackwatch/fallbackwatch/topology"
 )
 
 // TestFile is a `promtool test rules` file.
