@@ -50,7 +50,7 @@ type For struct {
 	Capacity          model.Duration // over capacity and load well above normal
 	Failover          model.Duration // N-1
 	Inconsistent      model.Duration
-	Pipeline          model.Duration // collector absent or down, rejected lines, label overflow
+	Pipeline          model.Duration // collector absent or down, rejected lines, label overflow, failed reload
 	KafkaLag          model.Duration
 }
 
@@ -59,7 +59,7 @@ type Thresholds struct {
 	SustainedWarning  float64 // share of a primary subset's requests that fell back
 	SustainedCritical float64
 	Failed            float64 // share of a primary subset's requests whose fallback failed
-	Unprotected       float64 // share of 5xx among requests that had no fallback
+	Unprotected       float64 // share of a route's requests to a subset that got 503 UH with no fallback tried
 	Capacity          float64 // served load / capacity
 	RelativeLoad      float64 // served load / normal load, for targets without capacity
 	Failover          float64 // load after a failover / capacity (N-1)
