@@ -12,6 +12,7 @@ import (
 	"time"
 
 	exportedseries "github.com/fallbackwatch/fallbackwatch/internal/exported"
+	"github.com/fallbackwatch/fallbackwatch/internal/realtools"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/promql/parser"
@@ -129,14 +130,7 @@ func TestGolden(t *testing.T) {
 // otherwise.
 func promtool(t *testing.T) string {
 	t.Helper()
-	p, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("promtool not found (install Debian's prometheus package: scripts/install-prometheus.sh): %v", err)
-		}
-		t.Skipf("promtool not found: %v", err)
-	}
-	return p
+	return realtools.Path(t, realtools.Debian, "promtool")
 }
 
 // TestPromtool checks every generated rule file with `promtool check rules --lint=all` and runs its
