@@ -542,3 +542,19 @@ func mutateThreshold(t *testing.T, f *RuleFile, alert, severity string, th, fact
 	require.Equal(t, 1, found, "%s %s", alert, severity)
 	return out
 }
+
+// TestRunbookHasEveryAlert checks that every runbook_url anchor has its section in
+// monitoring/runbook.md.
+func TestRunbookHasEveryAlert(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "monitoring", "runbook.md"))
+	require.NoError(t, err)
+	f, err := Generate(withCapacity(t, sample2()), Options{})
+	require.NoError(t, err)
+	g, err := Generate(sample2(), Options{})
+	require.NoError(t, err)
+	for _, rf := range []*RuleFile{f, g} {
+		for _, r := range rf.Groups[1].Rules {
+			require.Contains(t, string(doc), "\n## "+r.Alert+"\n", "monitoring/runbook.md has no section for %s", r.Alert)
+		}
+	}
+}

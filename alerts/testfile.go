@@ -375,19 +375,8 @@ func (tg *testGen) scenarios() []scenario {
 			out = append(out, scenario{name: fmt.Sprintf("a failover of %s would load %s far beyond its peak", e.From, e.To), flows: fs, pipe: healthyPipe(total(fs))})
 		}
 	}
-	if e, ok := tg.edgeWithoutCapacity(); ok || !tg.hasEdges() {
-		if !tg.hasEdges() {
-			e = first
-		}
-		fs := []flow{
-			{route: e.Route, primary: e.From, final: e.From, result: "none", code: "2xx", rpsBefore: r},
-			{route: e.Route, primary: e.To, final: e.To, result: "none", code: "2xx", rpsBefore: r, rps: r},
-			{route: e.Route, primary: e.From, fallback: e.To, final: e.To, result: "success", code: "2xx", rps: r},
-		}
-		out = append(out, scenario{name: fmt.Sprintf("%s down: %s serves twice its load of %s earlier", e.From, e.To, tg.o.Windows.Baseline),
-			flows: fs, pipe: healthyPipe(2 * r), twoPhase: true, only: []string{AlertFallbackTargetLoadHigh}})
-	}
-
+	// The relative-load alert is judged in its threshold scenarios (thresholdScenarios): each
+	// needs a baseline window of steps before the switch, the longest scenarios of the file.
 	dec := healthyPipe(total(h))
 	dec.decisions = map[[2]string]float64{{"consistent", "none"}: total(h) * 3 / 4, {"inconsistent", "C1"}: total(h) / 4}
 	out = append(out, scenario{name: "a quarter of the records contradict the configuration (C1)", flows: h, pipe: dec})
@@ -433,6 +422,29 @@ func (tg *testGen) thresholdScenarios(route string, first topology.Edge) []scena
 		}
 		out = append(out, sc)
 	}
+	// The relative load is judged against a baseline window before the switch, the longest
+	// scenario of the file: one scenario holds a target above and one below the threshold.
+	if e, ok := tg.edgeWithoutCapacity(); ok || !tg.hasEdges() {
+		if !tg.hasEdges() {
+			e = first
+		}
+		below := topology.Edge{Route: "default/ratings#0", From: other, To: topology.Subset{Service: other.Service, Subset: "v2"}}
+		var fs []flow
+		var what []string
+		for _, c := range []struct {
+			e topology.Edge
+			k float64
+		}{{e, nearAbove}, {below, nearBelow}} {
+			redirected := math.Max(c.k*th.RelativeLoad-1, 0.05) * r
+			fs = append(fs,
+				flow{route: c.e.Route, primary: c.e.From, final: c.e.From, result: "none", code: "2xx", rpsBefore: r},
+				flow{route: c.e.Route, primary: c.e.To, final: c.e.To, result: "none", code: "2xx", rpsBefore: r, rps: r},
+				flow{route: c.e.Route, primary: c.e.From, fallback: c.e.To, final: c.e.To, result: "success", code: "2xx", rps: redirected})
+			what = append(what, fmt.Sprintf("%s down, %s serves %s times its load of %s earlier", c.e.From, c.e.To, fmt.Sprintf("%.4g", (r+redirected)/r), tg.o.Windows.Baseline))
+		}
+		out = append(out, scenario{name: fmt.Sprintf("%s above and below its threshold: %s", AlertFallbackTargetLoadHigh, strings.Join(what, "; ")),
+			flows: fs, twoPhase: true, pipe: healthyPipe(2 * r), only: []string{AlertFallbackTargetLoadHigh}})
+	}
 	for _, k := range []float64{nearAbove, nearBelow} {
 		for _, thr := range []float64{th.SustainedWarning, th.SustainedCritical} {
 			x := share(k, thr)
@@ -455,20 +467,8 @@ func (tg *testGen) thresholdScenarios(route string, first topology.Edge) []scena
 		if e, ok := tg.edgeWithoutCapacity(); ok {
 			// The target serves r; after a failover it would serve r plus the primary's load.
 			primary := math.Max(k*th.FailoverPeak-1, 0.05) * r
-			add(AlertFailoverExceedsPeak, fmt.Sprintf("a failover of %s would load %s to %s times its peak", e.From, e.To, num((primary+r)/r)), k,
+			add(AlertFailoverExceedsPeak, fmt.Sprintf("a failover of %s would load %s to %s times its peak", e.From, e.To, fmt.Sprintf("%.4g", (primary+r)/r)), k,
 				scenario{flows: []flow{direct(e.Route, e.To, r), direct(e.Route, e.From, primary)}})
-		}
-		if e, ok := tg.edgeWithoutCapacity(); ok || !tg.hasEdges() {
-			if !tg.hasEdges() {
-				e = first
-			}
-			redirected := math.Max(k*th.RelativeLoad-1, 0.05) * r
-			add(AlertFallbackTargetLoadHigh, fmt.Sprintf("%s down: %s serves %s times its load of %s earlier", e.From, e.To, num((r+redirected)/r), tg.o.Windows.Baseline), k,
-				scenario{flows: []flow{
-					{route: e.Route, primary: e.From, final: e.From, result: "none", code: "2xx", rpsBefore: r},
-					{route: e.Route, primary: e.To, final: e.To, result: "none", code: "2xx", rpsBefore: r, rps: r},
-					{route: e.Route, primary: e.From, fallback: e.To, final: e.To, result: "success", code: "2xx", rps: redirected},
-				}, twoPhase: true, pipe: healthyPipe(2 * r)})
 		}
 		h := []flow{direct(route, A, r)}
 		x = share(k, th.Inconsistent)
