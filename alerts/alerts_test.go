@@ -139,6 +139,7 @@ func TestPromtool(t *testing.T) {
 	bin := promtool(t)
 	for _, c := range cases() {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel() // promtool runs in its own process
 			rules, tests, _ := generate(t, c)
 			dir := t.TempDir()
 			require.NoError(t, os.WriteFile(filepath.Join(dir, "rules.yaml"), rules, 0o644))
@@ -491,6 +492,7 @@ func TestPromtoolCatchesEveryThreshold(t *testing.T) {
 			tests, err := judged.Marshal()
 			require.NoError(t, err)
 			t.Run(fmt.Sprintf("%s/%s-%s", c.name, m.alert, m.severity), func(t *testing.T) {
+				t.Parallel()
 				run := func(rf *RuleFile) (string, error) {
 					rules, err := rf.Marshal()
 					require.NoError(t, err)

@@ -37,4 +37,5 @@ func ExampleGenerate() {
 	// FallbackwatchLinesRejected warning 5m
 	// FallbackwatchKafkaLagGrowing warning 15m
 	// FallbackwatchLabelOverflow warning 5m
+	// FallbackwatchConfigReloadFailed warning 5m
 }
