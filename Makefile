@@ -3,6 +3,16 @@ GO       ?= go
 GOFLAGS  ?=
 export PATH := $(PATH):/usr/local/go/bin
 
+# Version information linked into the binaries (`collector --version`, fallbackwatch_build_info),
+# the variables of Prometheus' version package; override VERSION for a release build.
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
+REVISION    ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+BRANCH      ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
+BUILD_DATE  ?= $(shell date -u +%Y%m%d-%H:%M:%S)
+VERSION_PKG ?= github.com/prometheus/common/version
+LDFLAGS     := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION) \
+	-X $(VERSION_PKG).Branch=$(BRANCH) -X $(VERSION_PKG).BuildDate=$(BUILD_DATE)
+
 SAMPLE_ROUTING := --routing testdata/bookinfo/destinationrule.yaml --routing testdata/bookinfo/sample2.yaml
 SAMPLE_LOG     := testdata/logs/bookinfo-productpage.log
 
@@ -11,13 +21,13 @@ SAMPLE_LOG     := testdata/logs/bookinfo-productpage.log
 all: build
 
 build:
-	$(GO) build -o bin/ ./cmd/...
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
 
 ## demo: replay the shipped Bookinfo incident log against the seed's routing configuration.
 demo:
 	$(GO) run ./cmd/collector replay $(SAMPLE_ROUTING) $(SAMPLE_LOG)
 
-## deps: install what the tests run for real (Prometheus, promtool, Alertmanager, mtail).
+## deps: install what the tests run for real (Prometheus, promtool, Alertmanager, mtail, kubectl).
 deps:
 	bash scripts/install-prometheus.sh
 
@@ -36,8 +46,10 @@ unit:
 e2e:
 	$(GO) test $(GOFLAGS) -count=1 -timeout 10m ./e2e
 
+## race: the packages that run goroutines or are called from several at once, under the race detector.
 race:
-	$(GO) test $(GOFLAGS) -count=1 -race -timeout 10m ./aggregate/... ./internal/tail/... ./internal/kafkasrc/...
+	$(GO) test $(GOFLAGS) -count=1 -race -timeout 15m ./aggregate/... ./internal/tail/... ./internal/kafkasrc/... \
+		./internal/replay/... ./internal/pipeline/... ./internal/benchtool/... ./cmd/collector/...
 
 ## bench: the benchmark script whose figures are in the README.
 bench:

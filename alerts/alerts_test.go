@@ -12,12 +12,13 @@ import (
 	"time"
 
 	exportedseries "github.com/fallbackwatch/fallbackwatch/internal/exported"
+	"github.com/fallbackwatch/fallbackwatch/internal/realtools"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/stretchr/testify/require"
 
-	"github.com/fallbackwatch/fallbackwatch/internal/topology"
+	"github.com/fallbackwatch/fallbackwatch/topology"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -129,14 +130,7 @@ func TestGolden(t *testing.T) {
 // otherwise.
 func promtool(t *testing.T) string {
 	t.Helper()
-	p, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("promtool not found (install Debian's prometheus package: scripts/install-prometheus.sh): %v", err)
-		}
-		t.Skipf("promtool not found: %v", err)
-	}
-	return p
+	return realtools.Path(t, realtools.Debian, "promtool")
 }
 
 // TestPromtool checks every generated rule file with `promtool check rules --lint=all` and runs its
@@ -145,6 +139,7 @@ func TestPromtool(t *testing.T) {
 	bin := promtool(t)
 	for _, c := range cases() {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel() // promtool runs in its own process
 			rules, tests, _ := generate(t, c)
 			dir := t.TempDir()
 			require.NoError(t, os.WriteFile(filepath.Join(dir, "rules.yaml"), rules, 0o644))
@@ -413,6 +408,155 @@ func TestSelectorKeepsLabels(t *testing.T) {
 			if r.Expr == "vector(1)" {
 				require.Equal(t, "mesh", r.Labels["namespace"])
 			}
+		}
+	}
+}
+
+// TestRecordingRuleNamesSayWhatTheyRead checks Prometheus' level:metric:operations naming: a
+// recording rule over one exported metric carries that metric's name (without _total) in its
+// metric part, so a rule over fallbackwatch_upstream_unhealthy_total (503 UH) is not called 5xx.
+func TestRecordingRuleNamesSayWhatTheyRead(t *testing.T) {
+	f, err := Generate(withCapacity(t, sample2()), Options{})
+	require.NoError(t, err)
+	checked := 0
+	for _, r := range f.Groups[0].Rules {
+		expr, err := newParser().ParseExpr(r.Expr)
+		require.NoError(t, err, r.Record)
+		raw := map[string]bool{}
+		parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
+			if vs, ok := n.(*parser.VectorSelector); ok && !strings.Contains(vs.Name, ":") {
+				raw[vs.Name] = true
+			}
+			return nil
+		})
+		if len(raw) != 1 {
+			continue
+		}
+		for m := range raw {
+			parts := strings.Split(r.Record, ":")
+			require.Len(t, parts, 3, r.Record)
+			require.True(t, strings.HasPrefix(parts[1], strings.TrimSuffix(m, "_total")),
+				"%s reads %s; its metric part %q must start with %q", r.Record, m, parts[1], strings.TrimSuffix(m, "_total"))
+			checked++
+		}
+	}
+	require.Greater(t, checked, 5)
+}
+
+// TestPromtoolCatchesEveryThreshold proves the generated tests judge each alert by its own
+// threshold: a rule file in which one alert's threshold is 1.5 times too high, or 1.5 times too
+// low, fails the tests generated for the real threshold (the scenarios above and below it).
+func TestPromtoolCatchesEveryThreshold(t *testing.T) {
+	bin := promtool(t)
+	o := shortWindows()
+	th := o.Thresholds
+	type mutant struct {
+		alert, severity string
+		threshold       float64
+	}
+	for _, c := range []struct {
+		name    string
+		topo    *topology.Topology
+		mutants []mutant
+	}{
+		{"sample2-capacity", withCapacity(t, sample2()), []mutant{
+			{AlertFallbackSustained, "critical", th.SustainedCritical},
+			{AlertFallbackSustained, "warning", th.SustainedWarning},
+			{AlertFallbackFailed, "critical", th.Failed},
+			{AlertUnprotectedOutage, "critical", th.Unprotected},
+			{AlertFallbackTargetOverCapacity, "warning", th.Capacity},
+			{AlertFailoverExceedsCapacity, "warning", th.Failover},
+			{AlertDecisionsInconsistent, "warning", th.Inconsistent},
+			{AlertLinesRejected, "warning", th.Rejected},
+			{AlertKafkaLagGrowing, "warning", th.KafkaLag},
+		}},
+		{"sample2", sample2(), []mutant{
+			{AlertFallbackTargetLoadHigh, "warning", th.RelativeLoad},
+			{AlertFailoverExceedsPeak, "info", th.FailoverPeak},
+		}},
+	} {
+		f, err := Generate(c.topo, o)
+		require.NoError(t, err)
+		tf, err := GenerateTests(c.topo, o, "rules.yaml")
+		require.NoError(t, err)
+		for _, m := range c.mutants {
+			// The scenarios that assert this alert alone, and the Kafka lag scenario.
+			judged := *tf
+			judged.Tests = nil
+			for _, g := range tf.Tests {
+				if strings.HasPrefix(g.Name, m.alert+" ") || (m.alert == AlertKafkaLagGrowing && strings.Contains(g.Name, "Kafka lag")) {
+					judged.Tests = append(judged.Tests, g)
+				}
+			}
+			require.NotEmpty(t, judged.Tests, "no scenario judges %s", m.alert)
+			tests, err := judged.Marshal()
+			require.NoError(t, err)
+			t.Run(fmt.Sprintf("%s/%s-%s", c.name, m.alert, m.severity), func(t *testing.T) {
+				t.Parallel()
+				run := func(rf *RuleFile) (string, error) {
+					rules, err := rf.Marshal()
+					require.NoError(t, err)
+					dir := t.TempDir()
+					require.NoError(t, os.WriteFile(filepath.Join(dir, "rules.yaml"), rules, 0o644))
+					require.NoError(t, os.WriteFile(filepath.Join(dir, "rules.test.yaml"), tests, 0o644))
+					out, err := exec.Command(bin, "test", "rules", filepath.Join(dir, "rules.test.yaml")).CombinedOutput()
+					return string(out), err
+				}
+				// The real rules pass the scenarios; each broken threshold fails them.
+				out, err := run(f)
+				require.NoError(t, err, "promtool rejected the real rules:\n%s", out)
+				for _, factor := range []float64{1.5, 1 / 1.5} {
+					out, err := run(mutateThreshold(t, f, m.alert, m.severity, m.threshold, factor))
+					require.Error(t, err, "promtool accepted %s with threshold %v instead of %v:\n%s", m.alert, m.threshold*factor, m.threshold, out)
+					require.Contains(t, out, m.alert)
+				}
+			})
+		}
+	}
+}
+
+// mutateThreshold returns a copy of f in which the alert's threshold th, written `> th` or
+// `th * `, is multiplied by factor.
+func mutateThreshold(t *testing.T, f *RuleFile, alert, severity string, th, factor float64) *RuleFile {
+	t.Helper()
+	out := &RuleFile{}
+	found := 0
+	for _, g := range f.Groups {
+		ng := Group{Name: g.Name}
+		for _, r := range g.Rules {
+			if r.Alert == alert && r.Labels["severity"] == severity {
+				old := num(th)
+				mutated := num(th * factor)
+				e := r.Expr
+				e = strings.ReplaceAll(e, "> "+old+"\n", "> "+mutated+"\n")
+				if strings.HasSuffix(e, "> "+old) {
+					e = strings.TrimSuffix(e, old) + mutated
+				}
+				e = strings.ReplaceAll(e, " "+old+" * ", " "+mutated+" * ")
+				require.NotEqual(t, r.Expr, e, "threshold %s not found in %s:\n%s", old, alert, r.Expr)
+				r.Expr = e
+				found++
+			}
+			ng.Rules = append(ng.Rules, r)
+		}
+		out.Groups = append(out.Groups, ng)
+	}
+	require.Equal(t, 1, found, "%s %s", alert, severity)
+	return out
+}
+
+// TestRunbookHasEveryAlert checks that every runbook_url anchor has its section in
+// monitoring/runbook.md.
+func TestRunbookHasEveryAlert(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "monitoring", "runbook.md"))
+	require.NoError(t, err)
+	f, err := Generate(withCapacity(t, sample2()), Options{})
+	require.NoError(t, err)
+	g, err := Generate(sample2(), Options{})
+	require.NoError(t, err)
+	for _, rf := range []*RuleFile{f, g} {
+		for _, r := range rf.Groups[1].Rules {
+			require.Contains(t, string(doc), "\n## "+r.Alert+"\n", "monitoring/runbook.md has no section for %s", r.Alert)
 		}
 	}
 }

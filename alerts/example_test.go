@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/fallbackwatch/fallbackwatch/alerts"
-	"github.com/fallbackwatch/fallbackwatch/internal/topology"
+	"github.com/fallbackwatch/fallbackwatch/topology"
 )
 
 // The source document's sample 1: reviews v3 falls back to v2, and v2 can serve 150 requests/s.
@@ -37,4 +37,5 @@ func ExampleGenerate() {
 	// FallbackwatchLinesRejected warning 5m
 	// FallbackwatchKafkaLagGrowing warning 15m
 	// FallbackwatchLabelOverflow warning 5m
+	// FallbackwatchConfigReloadFailed warning 5m
 }

@@ -2,19 +2,23 @@
 // the request, fallback, failure and served-load rates of every subset, and alerts for sustained
 // fallback, failed fallback, unprotected outages, fallback targets under capacity pressure,
 // failovers a target could not absorb (N-1), decisions that contradict the routing configuration
-// and the health of the fallbackwatch pipeline itself.
+// and the health of the fallbackwatch pipeline itself (collectors absent or down, rejected lines,
+// Kafka lag, label overflow, failed configuration reloads).
 //
-// The input is a topology.Topology (the configured fallback edges and optional capacities); with
+// The input is a topology.Topology from package topology (the configured fallback edges and
+// optional capacities, which alertgen builds from the routing configuration); with
 // an empty topology the rules are generic and valid for every service. Output is a RuleFile that
 // marshals deterministically as a plain Prometheus rule file (what `promtool check rules` reads)
 // or as a prometheus-operator PrometheusRule, and TestFile builds the `promtool test rules` file
 // that proves each alert fires on the source document's failure scenarios and stays silent on
-// healthy and on low traffic.
+// healthy and on low traffic, and that each alert fires just above its threshold and not just
+// below it. What the tests expect is judged from each alert's threshold and `for`, never from how
+// the input series were built.
 //
 // Every query aggregates with `sum by (...)` over the labels that matter, so the rules stay
-// correct when several collectors each export a part of the traffic; only the collector-down
-// alert looks at single targets (`up`). The package owns neither the metric names (docs/metrics.md)
-// nor the dashboards (package dashboards).
+// correct when several collectors each export a part of the traffic; only the collector-down and
+// reload alerts look at single targets (`up`, each collector's own reload). The package owns
+// neither the metric names (docs/metrics.md) nor the dashboards (package dashboards).
 package alerts
 
 import (
@@ -50,7 +54,7 @@ type For struct {
 	Capacity          model.Duration // over capacity and load well above normal
 	Failover          model.Duration // N-1
 	Inconsistent      model.Duration
-	Pipeline          model.Duration // collector absent or down, rejected lines, label overflow
+	Pipeline          model.Duration // collector absent or down, rejected lines, label overflow, failed reload
 	KafkaLag          model.Duration
 }
 
@@ -59,7 +63,7 @@ type Thresholds struct {
 	SustainedWarning  float64 // share of a primary subset's requests that fell back
 	SustainedCritical float64
 	Failed            float64 // share of a primary subset's requests whose fallback failed
-	Unprotected       float64 // share of 5xx among requests that had no fallback
+	Unprotected       float64 // share of a route's requests to a subset that got 503 UH with no fallback tried
 	Capacity          float64 // served load / capacity
 	RelativeLoad      float64 // served load / normal load, for targets without capacity
 	Failover          float64 // load after a failover / capacity (N-1)

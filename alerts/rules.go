@@ -10,7 +10,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 
-	"github.com/fallbackwatch/fallbackwatch/internal/topology"
+	"github.com/fallbackwatch/fallbackwatch/topology"
 )
 
 // Alert names, stable: runbook anchors, Alertmanager routes and tests use them.
@@ -28,6 +28,7 @@ const (
 	AlertLinesRejected              = "FallbackwatchLinesRejected"
 	AlertKafkaLagGrowing            = "FallbackwatchKafkaLagGrowing"
 	AlertLabelOverflow              = "FallbackwatchLabelOverflow"
+	AlertConfigReloadFailed         = "FallbackwatchConfigReloadFailed"
 )
 
 // Static recording rules that put the configuration into Prometheus.
@@ -64,13 +65,15 @@ func recRouteDirect(w string) string {
 	return "route_destination_service_primary_subset:fallbackwatch_requests_direct:rate" + w
 }
 
-// recRouteUnprotected is the rate of 503 UH with no fallback tried (the name predates the
-// response-flag counter; it is kept for dashboards and routes that use it).
+// recRouteUnprotected is the rate of 503 UH (no healthy upstream) with no fallback tried:
+// fallbackwatch_upstream_unhealthy_total{result="none"} (R14). Other 5xx are not in it.
 func recRouteUnprotected(w string) string {
-	return "route_destination_service_primary_subset:fallbackwatch_requests_5xx_without_fallback:rate" + w
+	return "route_destination_service_primary_subset:fallbackwatch_upstream_unhealthy_without_fallback:rate" + w
 }
+
+// recRouteUnprotectedRatio is recRouteUnprotected as a share of the route's requests to the subset.
 func recRouteUnprotectedRatio(w string) string {
-	return "route_destination_service_primary_subset:fallbackwatch_requests_5xx_without_fallback:ratio_rate" + w
+	return "route_destination_service_primary_subset:fallbackwatch_upstream_unhealthy_without_fallback:ratio_rate" + w
 }
 func recServed(w string) string {
 	return "final_service_final_subset:fallbackwatch_requests:rate" + w
@@ -416,6 +419,12 @@ func (g *gen) alertingRules() []Rule {
 			fmt.Sprintf("sum by %s (increase(%s[%s])) > 0", g.by("metric"), g.raw("fallbackwatch_label_overflow_total"), l),
 			"{{ $labels.metric }} hit the collector's series limit.",
 			"{{ $value | humanize }} records over the last "+l+" did not fit under the series limit and were counted with labels __overflow__: raise --metrics.max-series or find the label that explodes."),
+		// As Prometheus' own mixin alerts on prometheus_config_last_reload_successful: per
+		// collector, since each reloads on its own SIGHUP.
+		g.alert(AlertConfigReloadFailed, o.Severities.Warning, o.For.Pipeline,
+			fmt.Sprintf("%s == 0", g.raw("fallbackwatch_config_last_reload_successful")),
+			"Collector {{ $labels.instance }} could not reload its configuration.",
+			"The last configuration reload of the fallbackwatch collector {{ $labels.instance }} (job {{ $labels.job }}) failed: it keeps checking records against the configuration it loaded before (fallbackwatch_config_last_reload_success_timestamp_seconds says when). Its log says why the new one was refused."),
 	)
 	return rs
 }

@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 
-	"github.com/fallbackwatch/fallbackwatch/internal/topology"
+	"github.com/fallbackwatch/fallbackwatch/topology"
 )
 
 // TestFile is a `promtool test rules` file.
@@ -91,11 +91,16 @@ type pipeline struct {
 	linesRead    float64 // lines/s, total
 	rejected     float64 // lines/s, total
 	decisions    map[[2]string]float64
-	lagGrowing   bool
+	lagGrowing   bool // the Kafka lag crosses its threshold and keeps growing
 	overflowRate float64
 	// oneStops: collector b stops being scrapeable at the switch.
 	oneStops bool
+	// reloadFails: collector b's configuration reload fails at the switch.
+	reloadFails bool
 }
+
+// pipelineSwitch reports whether a collector changes state at the switch (traffic does not).
+func (p pipeline) pipelineSwitch() bool { return p.oneStops || p.reloadFails }
 
 type scenario struct {
 	name     string
@@ -104,7 +109,18 @@ type scenario struct {
 	twoPhase bool     // flows change at the switch (rpsBefore → rps)
 	only     []string // alert names asserted; nil: all
 	exprs    bool     // add promql_expr_tests for the aggregation across collectors
+	// early are alerts also asserted two steps before the evaluation: while their `for` has not
+	// yet run out after the condition began, they must still be pending.
+	early []string
 }
+
+// Near-threshold factors: the threshold scenarios set a share or load to nearAbove and nearBelow
+// times its alert's threshold. Rules whose threshold is off by a factor of 1.5 or more either way
+// fail the generated tests.
+const (
+	nearAbove = 1.25
+	nearBelow = 0.8
+)
 
 var collectors = []string{"collector-a:9464", "collector-b:9464"}
 
@@ -359,19 +375,8 @@ func (tg *testGen) scenarios() []scenario {
 			out = append(out, scenario{name: fmt.Sprintf("a failover of %s would load %s far beyond its peak", e.From, e.To), flows: fs, pipe: healthyPipe(total(fs))})
 		}
 	}
-	if e, ok := tg.edgeWithoutCapacity(); ok || !tg.hasEdges() {
-		if !tg.hasEdges() {
-			e = first
-		}
-		fs := []flow{
-			{route: e.Route, primary: e.From, final: e.From, result: "none", code: "2xx", rpsBefore: r},
-			{route: e.Route, primary: e.To, final: e.To, result: "none", code: "2xx", rpsBefore: r, rps: r},
-			{route: e.Route, primary: e.From, fallback: e.To, final: e.To, result: "success", code: "2xx", rps: r},
-		}
-		out = append(out, scenario{name: fmt.Sprintf("%s down: %s serves twice its load of %s earlier", e.From, e.To, tg.o.Windows.Baseline),
-			flows: fs, pipe: healthyPipe(2 * r), twoPhase: true, only: []string{AlertFallbackTargetLoadHigh}})
-	}
-
+	// The relative-load alert is judged in its threshold scenarios (thresholdScenarios): each
+	// needs a baseline window of steps before the switch, the longest scenarios of the file.
 	dec := healthyPipe(total(h))
 	dec.decisions = map[[2]string]float64{{"consistent", "none"}: total(h) * 3 / 4, {"inconsistent", "C1"}: total(h) / 4}
 	out = append(out, scenario{name: "a quarter of the records contradict the configuration (C1)", flows: h, pipe: dec})
@@ -380,12 +385,102 @@ func (tg *testGen) scenarios() []scenario {
 	p.rejected = p.linesRead / 4
 	p.lagGrowing = true
 	p.overflowRate = 1
-	out = append(out, scenario{name: "pipeline: rejected lines, growing Kafka lag, label overflow", flows: h, pipe: p})
+	out = append(out, scenario{name: "pipeline: rejected lines, growing Kafka lag, label overflow", flows: h, pipe: p,
+		early: []string{AlertKafkaLagGrowing}})
 	stop := healthyPipe(total(h))
 	stop.oneStops = true
 	out = append(out, scenario{name: "pipeline: one collector stops", flows: h, pipe: stop, twoPhase: true,
-		only: []string{AlertCollectorDown, AlertCollectorAbsent}})
-	out = append(out, scenario{name: "pipeline: no collector at all", pipe: pipeline{absent: true}})
+		only: []string{AlertCollectorDown, AlertCollectorAbsent}, early: []string{AlertCollectorDown}})
+	reload := healthyPipe(total(h))
+	reload.reloadFails = true
+	out = append(out, scenario{name: "pipeline: one collector's configuration reload fails", flows: h, pipe: reload, twoPhase: true,
+		only: []string{AlertConfigReloadFailed}, early: []string{AlertConfigReloadFailed}})
+	out = append(out, scenario{name: "pipeline: no collector at all", pipe: pipeline{absent: true}, early: []string{AlertCollectorAbsent}})
+	return append(out, tg.thresholdScenarios(route, first)...)
+}
+
+// share returns k times the share thr, kept below 1.
+func share(k, thr float64) float64 { return math.Min(k*thr, (1+thr)/2) }
+
+// thresholdScenarios put each judged share or load just above (nearAbove) and just below
+// (nearBelow) its alert's threshold, and assert that alert alone: it fires above and stays silent
+// below.
+func (tg *testGen) thresholdScenarios(route string, first topology.Edge) []scenario {
+	th, r := tg.o.Thresholds, tg.r
+	A := first.From
+	other := topology.Subset{Service: "ratings.default.svc.cluster.local", Subset: "v1"}
+	var out []scenario
+	add := func(alert, what string, k float64, sc scenario) {
+		side := "above"
+		if k < 1 {
+			side = "below"
+		}
+		sc.name = fmt.Sprintf("%s %s its threshold: %s", alert, side, what)
+		sc.only = []string{alert}
+		if sc.pipe.decisions == nil {
+			sc.pipe = healthyPipe(total(sc.flows))
+		}
+		out = append(out, sc)
+	}
+	// The relative load is judged against a baseline window before the switch, the longest
+	// scenario of the file: one scenario holds a target above and one below the threshold.
+	if e, ok := tg.edgeWithoutCapacity(); ok || !tg.hasEdges() {
+		if !tg.hasEdges() {
+			e = first
+		}
+		below := topology.Edge{Route: "default/ratings#0", From: other, To: topology.Subset{Service: other.Service, Subset: "v2"}}
+		var fs []flow
+		var what []string
+		for _, c := range []struct {
+			e topology.Edge
+			k float64
+		}{{e, nearAbove}, {below, nearBelow}} {
+			redirected := math.Max(c.k*th.RelativeLoad-1, 0.05) * r
+			fs = append(fs,
+				flow{route: c.e.Route, primary: c.e.From, final: c.e.From, result: "none", code: "2xx", rpsBefore: r},
+				flow{route: c.e.Route, primary: c.e.To, final: c.e.To, result: "none", code: "2xx", rpsBefore: r, rps: r},
+				flow{route: c.e.Route, primary: c.e.From, fallback: c.e.To, final: c.e.To, result: "success", code: "2xx", rps: redirected})
+			what = append(what, fmt.Sprintf("%s down, %s serves %s times its load of %s earlier", c.e.From, c.e.To, fmt.Sprintf("%.4g", (r+redirected)/r), tg.o.Windows.Baseline))
+		}
+		out = append(out, scenario{name: fmt.Sprintf("%s above and below its threshold: %s", AlertFallbackTargetLoadHigh, strings.Join(what, "; ")),
+			flows: fs, twoPhase: true, pipe: healthyPipe(2 * r), only: []string{AlertFallbackTargetLoadHigh}})
+	}
+	for _, k := range []float64{nearAbove, nearBelow} {
+		for _, thr := range []float64{th.SustainedWarning, th.SustainedCritical} {
+			x := share(k, thr)
+			add(AlertFallbackSustained, fmt.Sprintf("%s of %s's requests fall back", pct(x), A), k,
+				scenario{flows: []flow{direct(route, A, r*(1-x)), fellBackTo(first, r*x)}})
+		}
+		x := share(k, th.Failed)
+		add(AlertFallbackFailed, fmt.Sprintf("fallback fails for %s of %s's requests", pct(x), A), k,
+			scenario{flows: []flow{direct(route, A, r*(1-x)), failedTo(first, r*x)}})
+		x = share(k, th.Unprotected)
+		add(AlertUnprotectedOutage, fmt.Sprintf("%s of %s's requests get 503 UH without fallback", pct(x), other), k,
+			scenario{flows: []flow{direct("default/ratings#0", other, r*(1-x)), unhealthyAlone("default/ratings#0", other, r*x)}})
+		if e, ok := tg.edgeWithCapacity(); ok {
+			c := tg.t.Capacity[e.To]
+			add(AlertFallbackTargetOverCapacity, fmt.Sprintf("%s serves %s of its capacity", e.To, pct(k*th.Capacity)), k,
+				scenario{flows: []flow{fellBackTo(e, k*th.Capacity*c)}})
+			add(AlertFailoverExceedsCapacity, fmt.Sprintf("a failover of %s would load %s to %s of its capacity", e.From, e.To, pct(k*th.Failover)), k,
+				scenario{flows: []flow{direct(e.Route, e.From, k*th.Failover*c)}})
+		}
+		if e, ok := tg.edgeWithoutCapacity(); ok {
+			// The target serves r; after a failover it would serve r plus the primary's load.
+			primary := math.Max(k*th.FailoverPeak-1, 0.05) * r
+			add(AlertFailoverExceedsPeak, fmt.Sprintf("a failover of %s would load %s to %s times its peak", e.From, e.To, fmt.Sprintf("%.4g", (primary+r)/r)), k,
+				scenario{flows: []flow{direct(e.Route, e.To, r), direct(e.Route, e.From, primary)}})
+		}
+		h := []flow{direct(route, A, r)}
+		x = share(k, th.Inconsistent)
+		dec := healthyPipe(r)
+		dec.decisions = map[[2]string]float64{{"consistent", "none"}: r * (1 - x), {"inconsistent", "C1"}: r * x}
+		add(AlertDecisionsInconsistent, fmt.Sprintf("%s of the records contradict the configuration (C1)", pct(x)), k,
+			scenario{flows: h, pipe: dec})
+		x = share(k, th.Rejected)
+		rej := healthyPipe(r)
+		rej.rejected = r * x
+		add(AlertLinesRejected, fmt.Sprintf("%s of the lines read are rejected", pct(x)), k, scenario{flows: h, pipe: rej})
+	}
 	return out
 }
 
@@ -412,16 +507,17 @@ func (tg *testGen) timeline(sc scenario) (switchAt, evalAt int) {
 	o := tg.o
 	steps := func(d model.Duration) int { return int(math.Ceil(float64(d) / float64(tg.step))) }
 	switch {
-	case sc.twoPhase && sc.pipe.oneStops:
+	case sc.twoPhase && (sc.pipe.oneStops || sc.pipe.reloadFails):
+		// Two steps before the evaluation the alert is still pending.
 		switchAt = steps(o.Windows.Short)
-		return switchAt, switchAt + steps(o.For.Pipeline) + 2
+		return switchAt, switchAt + steps(o.For.Pipeline) + 1
 	case sc.twoPhase:
 		// The normal level (long window, Baseline ago) lies before the switch; the short window
 		// and the `for` after it.
 		switchAt = steps(o.Windows.Baseline+o.Windows.Long) + 1
 		return switchAt, switchAt + steps(o.Windows.Short+o.For.Capacity) + 2
 	case sc.pipe.absent:
-		return 0, steps(o.For.Pipeline) + 2
+		return 0, steps(o.For.Pipeline) + 1
 	}
 	var maxFor model.Duration
 	for _, d := range []model.Duration{o.For.SustainedWarning, o.For.SustainedCritical, o.For.Failed, o.For.Unprotected,
@@ -432,17 +528,15 @@ func (tg *testGen) timeline(sc scenario) (switchAt, evalAt int) {
 	return 0, steps(o.Windows.Long+maxFor) + 2
 }
 
-func fmtNum(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
-
 // counter renders a counter growing at rate before the switch and rate2 after, up to step n.
 func (tg *testGen) counter(rate1, rate2 float64, switchAt, n int) string {
 	sec := time.Duration(tg.step).Seconds()
 	i1, i2 := rate1*sec, rate2*sec
 	if switchAt == 0 {
-		return fmt.Sprintf("0+%sx%d", fmtNum(i2), n)
+		return fmt.Sprintf("0+%sx%d", num(i2), n)
 	}
 	v := float64(switchAt) * i1
-	return fmt.Sprintf("0+%sx%d %s+%sx%d", fmtNum(i1), switchAt, fmtNum(v+i2), fmtNum(i2), n-switchAt-1)
+	return fmt.Sprintf("0+%sx%d %s+%sx%d", num(i1), switchAt, num(v+i2), num(i2), n-switchAt-1)
 }
 
 // counterGap is counter for the relative-load scenario: samples up to step beforeEnd (enough for
@@ -455,7 +549,7 @@ func (tg *testGen) counterGap(rate1, rate2 float64, beforeEnd, switchAt, n int) 
 	sec := time.Duration(tg.step).Seconds()
 	i1, i2 := rate1*sec, rate2*sec
 	v := float64(switchAt) * i1
-	return fmt.Sprintf("0+%sx%d _x%d %s+%sx%d", fmtNum(i1), beforeEnd, switchAt-beforeEnd-1, fmtNum(v), fmtNum(i2), n-switchAt)
+	return fmt.Sprintf("0+%sx%d _x%d %s+%sx%d", num(i1), beforeEnd, switchAt-beforeEnd-1, num(v), num(i2), n-switchAt)
 }
 
 func (tg *testGen) seriesName(metric string, l map[string]string) string {
@@ -486,7 +580,7 @@ func (tg *testGen) group(sc scenario) (TestGroup, error) {
 		grp.InputSeries = append(grp.InputSeries, Series{Series: tg.seriesName(metric, l), Values: values})
 	}
 	values := func(f flow) string {
-		if sc.twoPhase && !sc.pipe.oneStops {
+		if sc.twoPhase && !sc.pipe.pipelineSwitch() {
 			// The baseline window ends Baseline before the evaluation.
 			beforeEnd := evalAt - int(math.Floor(float64(tg.o.Windows.Baseline)/float64(tg.step))) + 1
 			return tg.counterGap(f.rpsBefore/2, f.rps/2, beforeEnd, switchAt, n)
@@ -535,6 +629,11 @@ func (tg *testGen) group(sc scenario) (TestGroup, error) {
 				add("up", base, fmt.Sprintf("1x%d", n))
 				add("fallbackwatch_build_info", with("version", "test"), fmt.Sprintf("1x%d", n))
 			}
+			if p.reloadFails && i == 1 {
+				add("fallbackwatch_config_last_reload_successful", base, fmt.Sprintf("1x%d 0x%d", switchAt-1, n-switchAt))
+			} else {
+				add("fallbackwatch_config_last_reload_successful", base, fmt.Sprintf("1x%d", n))
+			}
 			add("fallbackwatch_lines_read_total", with("source", "file"), tg.counter(0, p.linesRead/2, 0, n))
 			add("fallbackwatch_lines_rejected_total", map[string]string{"instance": inst, "job": testJob, "source": "file", "reason": "invalid_json"},
 				tg.counter(0, p.rejected/2, 0, n))
@@ -551,13 +650,14 @@ func (tg *testGen) group(sc scenario) (TestGroup, error) {
 			// it last saw for partition 0 before a rebalance.
 			lag := map[string]string{"instance": inst, "job": testJob, "topic": "istio-access-log", "partition": strconv.Itoa(i)}
 			if p.lagGrowing {
-				add("fallbackwatch_kafka_consumer_lag", lag, fmt.Sprintf("%s+%sx%d", fmtNum(tg.o.Thresholds.KafkaLag/2), fmtNum(tg.o.Thresholds.KafkaLag/float64(n)), n))
+				start, inc := tg.lagLine(n)
+				add("fallbackwatch_kafka_consumer_lag", lag, fmt.Sprintf("%s+%sx%d", num(start), num(inc), n))
 			} else {
 				add("fallbackwatch_kafka_consumer_lag", lag, fmt.Sprintf("5x%d", n))
 			}
 			if i == 1 {
 				stale := map[string]string{"instance": inst, "job": testJob, "topic": "istio-access-log", "partition": "0"}
-				add("fallbackwatch_kafka_consumer_lag", stale, fmt.Sprintf("%sx%d", fmtNum(tg.o.Thresholds.KafkaLag/4), n))
+				add("fallbackwatch_kafka_consumer_lag", stale, fmt.Sprintf("%sx%d", num(tg.staleLag()), n))
 			}
 			if p.overflowRate > 0 {
 				add("fallbackwatch_label_overflow_total", with("metric", "fallbackwatch_requests_total"), tg.counter(0, p.overflowRate/2, 0, n))
@@ -565,11 +665,26 @@ func (tg *testGen) group(sc scenario) (TestGroup, error) {
 		}
 	}
 	evalTime := model.Duration(time.Duration(tg.step) * time.Duration(evalAt)).String()
-	exp := tg.expect(sc, n)
 	names := sc.only
 	if names == nil {
 		names = tg.alertNames
 	}
+	if err := tg.alertTests(&grp, sc, switchAt, evalAt-2, sc.early); err != nil {
+		return grp, err
+	}
+	if err := tg.alertTests(&grp, sc, switchAt, evalAt, names); err != nil {
+		return grp, err
+	}
+	if sc.exprs {
+		grp.PromQLExprTests = tg.exprTests(sc, evalTime)
+	}
+	return grp, nil
+}
+
+// alertTests adds the alert tests of names at step evalAt, with the alerts the oracle expects.
+func (tg *testGen) alertTests(grp *TestGroup, sc scenario, switchAt, evalAt int, names []string) error {
+	evalTime := model.Duration(time.Duration(tg.step) * time.Duration(evalAt)).String()
+	exp := tg.expect(sc, switchAt, evalAt)
 	for _, name := range names {
 		if !tg.hasAlert(name) {
 			continue
@@ -578,7 +693,7 @@ func (tg *testGen) group(sc scenario) (TestGroup, error) {
 		for _, e := range exp[name] {
 			ann, err := tg.annotations(name, e)
 			if err != nil {
-				return grp, err
+				return err
 			}
 			l := map[string]string{}
 			for k, v := range e.labels {
@@ -592,10 +707,39 @@ func (tg *testGen) group(sc scenario) (TestGroup, error) {
 		})
 		grp.AlertRuleTests = append(grp.AlertRuleTests, at)
 	}
-	if sc.exprs {
-		grp.PromQLExprTests = tg.exprTests(sc, evalTime)
+	return nil
+}
+
+// lagLine is each partition's Kafka lag in the growing-lag scenario judged at step n: a line that
+// starts near half the threshold and grows so that the sum over both partitions crosses the
+// threshold half way between two steps, `for` plus a step and a half before step n.
+func (tg *testGen) lagLine(n int) (start, inc float64) {
+	th := tg.o.Thresholds.KafkaLag
+	cross := float64(n) - math.Ceil(float64(tg.o.For.KafkaLag)/float64(tg.step)) - 1.5
+	m := 2 * (cross + 1.5)
+	return th / 2 * (1 - cross/m), th / 2 / m
+}
+
+// staleLag is what collector b still exports for partition 0, read by collector a.
+func (tg *testGen) staleLag() float64 { return tg.o.Thresholds.KafkaLag / 4 }
+
+// since returns the first step of the run of steps ending at at in which cond holds, or -1 when
+// cond does not hold at at: the time Prometheus' rule manager makes the alert active.
+func since(cond func(step int) bool, at int) int {
+	if !cond(at) {
+		return -1
 	}
-	return grp, nil
+	s := at
+	for s > 0 && cond(s-1) {
+		s--
+	}
+	return s
+}
+
+// held reports whether an alert active since step s (-1: not active) fires at step at, its `for`
+// being forD.
+func (tg *testGen) held(s, at int, forD model.Duration) bool {
+	return s >= 0 && time.Duration(tg.step)*time.Duration(at-s) >= time.Duration(forD)
 }
 
 func (tg *testGen) hasAlert(name string) bool {
@@ -624,12 +768,18 @@ func (tg *testGen) kept(l map[string]string) map[string]string {
 // expect is the oracle: from the scenario's rates, which alerts fire with which value. It is
 // written from the alert definitions, independently of the PromQL, so promtool checks one against
 // the other.
-func (tg *testGen) expect(sc scenario, n int) map[string][]firing {
+//
+// Alerts whose condition begins during the scenario (a collector stops, a reload fails, no
+// collector at all, the Kafka lag crosses its threshold) are judged step by step: the condition
+// from its definition at every evaluation, and the alert's `for` from when it began. The others
+// see steady rates and are judged once every window is full and every `for` has run out.
+func (tg *testGen) expect(sc scenario, switchAt, at int) map[string][]firing {
 	o, th := tg.o, tg.o.Thresholds
 	out := map[string][]firing{}
 	fire := func(name, sev string, l map[string]string, v float64) {
 		out[name] = append(out[name], firing{labels: tg.kept(l), severity: sev, value: v})
 	}
+	step := time.Duration(tg.step)
 	if sc.pipe.absent {
 		l := map[string]string{}
 		for _, m := range tg.sel {
@@ -637,15 +787,35 @@ func (tg *testGen) expect(sc scenario, n int) map[string][]firing {
 				l[m.Name] = m.Value
 			}
 		}
-		out[AlertCollectorAbsent] = []firing{{labels: l, severity: o.Severities.Warning}}
+		// absent() of a series no collector ever exported holds from the first evaluation.
+		if tg.held(since(func(int) bool { return true }, at), at, o.For.Pipeline) {
+			out[AlertCollectorAbsent] = []firing{{labels: l, severity: o.Severities.Warning, value: 1}}
+		}
 		return out
 	}
-	if sc.pipe.oneStops {
+	collectorB := func() map[string]string {
 		l := map[string]string{"instance": collectors[1], "job": testJob}
 		for k, v := range tg.selLabels {
 			l[k] = v
 		}
-		out[AlertCollectorDown] = []firing{{labels: l, severity: o.Severities.Warning, value: 0}}
+		return l
+	}
+	if sc.pipe.oneStops {
+		// up is 0 from the switch on; the collector's build_info, last seen the step before, is
+		// within the long window for that long.
+		down := func(j int) bool {
+			return j >= switchAt && step*time.Duration(j-(switchAt-1)) <= time.Duration(o.Windows.Long)
+		}
+		if tg.held(since(down, at), at, o.For.Pipeline) {
+			out[AlertCollectorDown] = []firing{{labels: collectorB(), severity: o.Severities.Warning, value: 0}}
+		}
+		return out
+	}
+	if sc.pipe.reloadFails {
+		failed := func(j int) bool { return j >= switchAt }
+		if tg.held(since(failed, at), at, o.For.Pipeline) {
+			out[AlertConfigReloadFailed] = []firing{{labels: collectorB(), severity: o.Severities.Warning, value: 0}}
+		}
 		return out
 	}
 	if sc.twoPhase {
@@ -770,10 +940,18 @@ func (tg *testGen) expect(sc scenario, n int) map[string][]firing {
 		fire(AlertLinesRejected, o.Severities.Warning, map[string]string{"source": "file"}, p.rejected/p.linesRead)
 	}
 	if sc.pipe.lagGrowing {
-		// Partition 0 (collector a, the stale copy on b is smaller) plus partition 1.
-		lag := 2 * (th.KafkaLag/2 + th.KafkaLag/float64(n)*float64(n))
-		if lag > th.KafkaLag {
-			fire(AlertKafkaLagGrowing, o.Severities.Warning, map[string]string{"topic": "istio-access-log"}, lag)
+		// Per partition the largest report (partition 0: collector a's, or the stale copy on b),
+		// summed; growing from the second step on. The condition is the rule's: above the
+		// threshold and growing.
+		_, n := tg.timeline(sc)
+		start, inc := tg.lagLine(n)
+		lag := func(j int) float64 {
+			own := start + inc*float64(j)
+			return math.Max(own, tg.staleLag()) + own
+		}
+		growing := func(j int) bool { return j >= 1 && lag(j) > th.KafkaLag }
+		if tg.held(since(growing, at), at, o.For.KafkaLag) {
+			fire(AlertKafkaLagGrowing, o.Severities.Warning, map[string]string{"topic": "istio-access-log"}, lag(at))
 		}
 	}
 	if r := sc.pipe.overflowRate; r > 0 {

@@ -7,7 +7,7 @@
 //
 // Every query uses only the metrics listed in docs/metrics.md and aggregates with `sum by (...)`
 // (or `max by` for per-partition gauges), because several collectors each export a share of the
-// traffic. The package does not read routing files or capacity files (see internal/topology) and
+// traffic. The package does not read routing files or capacity files (see package topology) and
 // does not write files: Generate returns file names and contents, the caller writes them.
 package dashboards
 
@@ -24,7 +24,7 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/fallbackwatch/fallbackwatch/internal/topology"
+	"github.com/fallbackwatch/fallbackwatch/topology"
 )
 
 // Options configure the generated dashboards. The zero value is valid: WithDefaults fills every

@@ -18,7 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/fallbackwatch/fallbackwatch/internal/topology"
+	"github.com/fallbackwatch/fallbackwatch/topology"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -571,29 +571,4 @@ func TestRefID(t *testing.T) {
 	for i, want := range map[int]string{0: "A", 25: "Z", 26: "AA", 27: "AB", 51: "AZ", 52: "BA", 701: "ZZ", 702: "AAA"} {
 		require.Equal(t, want, refID(i), fmt.Sprint(i))
 	}
-}
-
-func ExampleGenerate() {
-	reviews := "reviews.default.svc.cluster.local"
-	v2 := topology.Subset{Service: reviews, Subset: "v2"}
-	v3 := topology.Subset{Service: reviews, Subset: "v3"}
-	files, err := Generate(&topology.Topology{
-		Subsets:  []topology.Subset{v2, v3},
-		Edges:    []topology.Edge{{Route: "default/reviews-route#0", From: v3, To: v2}},
-		Capacity: map[topology.Subset]float64{v2: 150},
-	}, Options{Namespace: "monitoring"})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	var names []string
-	for name := range files {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	fmt.Println(strings.Join(names, "\n"))
-	// Output:
-	// fallbackwatch-dashboards-configmap.yaml
-	// fallbackwatch-overview.json
-	// fallbackwatch-pipeline.json
 }

@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/fallbackwatch/fallbackwatch/internal/realtools"
 )
 
 // instruction is one Dockerfile instruction with its continuation lines joined.
@@ -124,14 +126,11 @@ func TestDockerfile(t *testing.T) {
 	require.Equal(t, `["/usr/local/bin/collector"]`, entry)
 }
 
-// TestKustomizeBuild renders both kustomizations with kubectl's built-in kustomize when kubectl is
-// installed (it is not a dependency of the project: without it the structural checks above stand
-// alone), and requires the routing ConfigMap reference to follow the generated name.
+// TestKustomizeBuild renders both kustomizations with kubectl's built-in kustomize (Debian's kubectl
+// package; make deps installs it) and requires the routing ConfigMap reference to follow the
+// generated name. Without kubectl it skips, and fails under CI=true.
 func TestKustomizeBuild(t *testing.T) {
-	kubectl, err := exec.LookPath("kubectl")
-	if err != nil {
-		t.Skip("kubectl not installed; `kubectl kustomize` not run")
-	}
+	kubectl := realtools.Path(t, "install Debian's kubectl package (make deps)", "kubectl")
 	for _, dir := range []string{".", "kafka", "tls", "tls/kafka"} {
 		t.Run(dir, func(t *testing.T) {
 			out, err := exec.Command(kubectl, "kustomize", dir).Output()

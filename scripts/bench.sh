@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # scripts/bench.sh — fallbackwatch's speed figures, measured end to end on this machine:
 #   1. parse/ benchmarks: the field-selective scanner against sonic, serial and parallel;
-#   2. `collector replay` over a generated 1M-line corpus with routing checks on (GB/s), and its
-#      peak RSS for 1M and 5M lines;
-#   3. mtail (Debian) with the same two counters over the same file, for the speed ratio;
+#   2. `collector replay` over a generated 1M-line corpus with routing checks on (GB/s, CPU time),
+#      and its peak RSS for 1M and 5M lines; the same records rewritten as a second corpus (keys
+#      in random order, whitespace, escapes, nested unknown fields: `benchtool hostile`), which
+#      must give the same counts;
+#   3. mtail (Debian) with the same two counters over the same files, wall and CPU time;
 #   4. `collector run` consuming ~200k messages from a kfake broker with 3 partitions (records/s);
-#   5. tail latency: a file appended to at 50k lines/s, marker lines timed until /metrics shows them.
+#   5. tail latency: a file appended to at 50k lines/s, marker lines timed until /metrics shows them;
+#   6. tailing cost: a file appended to at 50k lines/s, followed by the collector and by mtail at
+#      once: each process's CPU time per million lines and RSS.
 # Prints a Markdown summary table on stdout (progress on stderr). Run from the repository root
 # after `make deps`:  bash scripts/bench.sh
 # Knobs (environment): BENCH_LINES (1000000), BENCH_BIG_LINES (5000000), BENCH_RUNS (3, best of),
-# BENCH_KAFKA_MESSAGES (200000), BENCH_TAIL_RATE (50000), BENCH_TAIL_SECONDS (10), TMPDIR.
+# BENCH_KAFKA_MESSAGES (200000), BENCH_TAIL_RATE (50000), BENCH_TAIL_SECONDS (10),
+# BENCH_TAIL_COST_SECONDS (20), TMPDIR.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -21,6 +26,7 @@ RUNS=${BENCH_RUNS:-3}
 KAFKA_N=${BENCH_KAFKA_MESSAGES:-200000}
 TAIL_RATE=${BENCH_TAIL_RATE:-50000}
 TAIL_SECONDS=${BENCH_TAIL_SECONDS:-10}
+TAIL_COST_SECONDS=${BENCH_TAIL_COST_SECONDS:-20}
 MIXED_ROUTING=internal/benchtool/testdata/mixed-routing.yaml
 BOOKINFO_ROUTING=(--routing testdata/bookinfo/destinationrule.yaml --routing testdata/bookinfo/sample2.yaml)
 
@@ -98,6 +104,10 @@ SMALL_BYTES=$(stat -c %s "$WORK/small.log")
 BIG_BYTES=$(stat -c %s "$WORK/big.log")
 AVG_LINE=$((SMALL_BYTES / LINES))
 log "corpora: $SMALL_BYTES bytes ($AVG_LINE B/line), $BIG_BYTES bytes"
+log "second corpus: the same $LINES records with keys in random order, whitespace, escapes, nested unknown fields"
+"$BIN/benchtool" hostile -corpus "$WORK/small.log" -out "$WORK/hostile.log" >/dev/null
+HOSTILE_BYTES=$(stat -c %s "$WORK/hostile.log")
+HOSTILE_AVG=$((HOSTILE_BYTES / LINES))
 
 # ---- 2. parse benchmarks -----------------------------------------------------------------------
 log "go test ./parse -bench (fast path vs sonic)"
@@ -115,15 +125,21 @@ read -r S_MB S_AL <<<"$(bench SonicUnmarshal)"
 read -r PP_MB PP_AL <<<"$(bench ParseParallel)"
 read -r SP_MB SP_AL <<<"$(bench SonicUnmarshalParallel)"
 P_RATIO=$(calc '%.2f' "$P_MB / $S_MB")
+# The fastest serial sonic variant parse/bench_test.go has (ConfigFastest, no copy, ...): the
+# baseline that does the least work for the same fields.
+read -r SF_MB SF_NAME <<<"$(awk '$1 ~ /^BenchmarkSonic/ && $1 !~ /Parallel/ {
+	for (i = 2; i <= NF; i++) if ($i == "MB/s") print $(i-1), $1 }' "$WORK/parse-bench.txt" | sort -rn | head -1)"
+SF_NAME=${SF_NAME%-[0-9]*}
+SF_RATIO=$(calc '%.2f' "$P_MB / $SF_MB")
 PP_RATIO=$(calc '%.2f' "$PP_MB / $SP_MB")
 
 # ---- 3. replay ---------------------------------------------------------------------------------
-# replay_best NAME ARGS...: best wall time of RUNS replays of the small corpus.
+# replay_best NAME ARGS...: best wall time of RUNS replays of REPLAY_FILE (the small corpus).
 replay_best() {
-	local name=$1 best="" i; shift
+	local name=$1 best="" i file=${REPLAY_FILE:-$WORK/small.log}; shift
 	for i in $(seq "$RUNS"); do
-		warm "$WORK/small.log"
-		timed "$WORK/$name.$i" "$BIN/collector" replay --format json "$@" "$WORK/small.log"
+		warm "$file"
+		timed "$WORK/$name.$i" "$BIN/collector" replay --format json "$@" "$file"
 		local st; st=$(field "$WORK/$name.$i.time" 4)
 		[[ $st == 0 || $st == 3 ]] || { cat "$WORK/$name.$i.err" >&2; die "replay $name exited $st"; }
 		log "replay $name run $i: $(cat "$WORK/$name.$i.time") (wall s, RSS KiB, CPU s, exit)"
@@ -136,6 +152,8 @@ replay_best() {
 }
 log "replay, routing covering the Mixed corpus ($MIXED_ROUTING), best of $RUNS"
 replay_best mixed --routing "$MIXED_ROUTING"
+log "replay of the second corpus, Mixed routing, best of $RUNS"
+REPLAY_FILE=$WORK/hostile.log replay_best hostile --routing "$MIXED_ROUTING"
 log "replay, Bookinfo routing (most Mixed records have no VirtualService: verdict unknown)"
 RUNS=1 replay_best bookinfo "${BOOKINFO_ROUTING[@]}"
 log "replay without routing"
@@ -160,12 +178,28 @@ verdicts() { # what the checker said about the records of a replay report
 records() { tr -d ' \n' <"$1" | grep -o '"records":[0-9]*' | head -1 | cut -d: -f2; }
 [[ $(records "$WORK/mixed.json") == "$LINES" ]] || die "replay counted $(records "$WORK/mixed.json") records, want $LINES"
 MIXED_VERDICTS=$(verdicts "$WORK/mixed.json")
+HOSTILE_VERDICTS=$(verdicts "$WORK/hostile.json")
+[[ $(records "$WORK/hostile.json") == "$LINES" ]] || die "replay of the second corpus counted $(records "$WORK/hostile.json") records, want $LINES"
+# Both corpora hold the same records: the same consistent and inconsistent verdicts up to the C6
+# warnings, which a parallel replay infers per block (blocks are cut at other records in the
+# longer second corpus). Verified with one worker, where they must agree exactly.
+one_worker_verdicts() {
+	"$BIN/collector" replay --workers 1 --format json --routing "$MIXED_ROUTING" "$1" >"$WORK/w1.json" || [[ $? == 3 ]]
+	verdicts "$WORK/w1.json"
+}
+W1_MIXED=$(one_worker_verdicts "$WORK/small.log"); W1_HOSTILE=$(one_worker_verdicts "$WORK/hostile.log")
+[[ $W1_HOSTILE == "$W1_MIXED" ]] || die "second corpus verdicts $W1_HOSTILE differ from $W1_MIXED (one worker)"
 BOOKINFO_VERDICTS=$(verdicts "$WORK/bookinfo.json")
 log "verdicts with Mixed routing: $MIXED_VERDICTS; with Bookinfo routing: $BOOKINFO_VERDICTS"
 
 R_WALL=$(field "$WORK/mixed.best" 1); R_RSS=$(field "$WORK/mixed.best" 2); R_CPU=$(field "$WORK/mixed.best" 3)
 R_GBS=$(calc '%.2f' "$SMALL_BYTES / $R_WALL / 1e9")
 R_CPU_GBS=$(calc '%.2f' "$SMALL_BYTES / $R_CPU / 1e9")
+R_CPU_PER_M=$(calc '%.2f' "$R_CPU / $LINES * 1e6")
+H_WALL=$(field "$WORK/hostile.best" 1); H_CPU=$(field "$WORK/hostile.best" 3)
+H_GBS=$(calc '%.2f' "$HOSTILE_BYTES / $H_WALL / 1e9")
+H_CPU_PER_M=$(calc '%.2f' "$H_CPU / $LINES * 1e6")
+H_LPS=$(calc '%.0f' "$LINES / $H_WALL"); R_LPS=$(calc '%.0f' "$LINES / $R_WALL")
 B_WALL=$(field "$WORK/bookinfo.best" 1); B_GBS=$(calc '%.2f' "$SMALL_BYTES / $B_WALL / 1e9")
 N_WALL=$(field "$WORK/norouting.best" 1); N_GBS=$(calc '%.2f' "$SMALL_BYTES / $N_WALL / 1e9")
 BIG_WALL=$(field "$WORK/big.time" 1); BIG_RSS=$(field "$WORK/big.time" 2)
@@ -190,6 +224,16 @@ M_WALL=$(field "$WORK/mtail.time" 1); M_CPU=$(field "$WORK/mtail.time" 3); M_RSS
 M_GBS=$(calc '%.3f' "$SMALL_BYTES / $M_WALL / 1e9")
 M_RATIO=$(calc '%.1f' "$M_WALL / $R_WALL")
 M_CPU_RATIO=$(calc '%.1f' "$M_CPU / $R_CPU")
+log "mtail --one_shot over the second corpus"
+warm "$WORK/hostile.log"
+timed "$WORK/mtail-hostile" mtail --one_shot --one_shot_format prometheus --logtostderr --address 127.0.0.1 --port 0 \
+	--progs "$WORK/progs" --logs "$WORK/hostile.log"
+log "mtail second corpus: $(cat "$WORK/mtail-hostile.time")"
+[[ $(field "$WORK/mtail-hostile.time" 4) == 0 ]] || { tail -20 "$WORK/mtail-hostile.err" >&2; die "mtail failed"; }
+# mtail's regular expressions expect `"key":"value"`: whitespace and escapes hide records from it.
+MH_COUNTED=$(awk '/^fallback_requests_by_result\{/ {s += $NF} END {printf "%.0f", s}' "$WORK/mtail-hostile.out")
+MH_WALL=$(field "$WORK/mtail-hostile.time" 1); MH_CPU=$(field "$WORK/mtail-hostile.time" 3)
+MH_RATIO=$(calc '%.1f' "$MH_WALL / $H_WALL"); MH_CPU_RATIO=$(calc '%.1f' "$MH_CPU / $H_CPU")
 
 # ---- 5. Kafka ----------------------------------------------------------------------------------
 log "Kafka: kfake with 3 partitions, producing $KAFKA_N messages"
@@ -238,6 +282,52 @@ T_RATE=$(kv "$WORK/tail.out" lines_per_second)
 T_P50=$(kv "$WORK/tail.out" p50_seconds); T_P99=$(kv "$WORK/tail.out" p99_seconds); T_MAX=$(kv "$WORK/tail.out" max_seconds)
 T_MARKERS=$(kv "$WORK/tail.out" markers); T_SEEN=$(kv "$WORK/tail.out" seen); T_1S=$(kv "$WORK/tail.out" within_1s)
 
+# ---- 7. tailing cost: the collector and mtail follow the same file in the same run -------------
+# The latency probe above scrapes /metrics every 10 ms, which costs the collector CPU of its own;
+# here the probe scrapes every 2 s. cpu_ticks PID: user+system CPU time in clock ticks;
+# rss_kib PID FIELD: VmRSS or VmHWM of /proc/PID/status.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+rss_kib() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+mtail_count() { curl -fsS "http://127.0.0.1:$1/metrics" | awk '/^fallback_requests_by_result\{/ {s += $NF} END {printf "%.0f", s}'; }
+log "tailing cost: appending $TAIL_RATE lines/s for $TAIL_COST_SECONDS s to a file followed by the collector and by mtail"
+: >"$WORK/followed-cost.log"
+"$BIN/collector" run --web.listen-address 127.0.0.1:0 "$WORK/followed-cost.log" 2>"$WORK/collector-cost.log" &
+CC_PID=$!
+PIDS+=("$CC_PID")
+CC_ADDR=$(wait_listen "$WORK/collector-cost.log" "$CC_PID")
+MT_PORT=$(free_port)
+mtail --progs "$WORK/progs" --logs "$WORK/followed-cost.log" --address 127.0.0.1 --port "$MT_PORT" --logtostderr \
+	2>"$WORK/mtail-tail.log" &
+MT_PID=$!
+PIDS+=("$MT_PID")
+for i in $(seq 100); do curl -fsS "http://127.0.0.1:$MT_PORT/metrics" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -fsS "http://127.0.0.1:$MT_PORT/metrics" >/dev/null || die "mtail not listening on 127.0.0.1:$MT_PORT: $(tail -5 "$WORK/mtail-tail.log")"
+sleep 1
+CC_CPU0=$(cpu_ticks "$CC_PID"); MT_CPU0=$(cpu_ticks "$MT_PID")
+"$BIN/benchtool" tail -corpus "$WORK/small.log" -out "$WORK/followed-cost.log" -url "http://$CC_ADDR/metrics" \
+	-rate "$TAIL_RATE" -duration "${TAIL_COST_SECONDS}s" -poll 2s -marker-interval 1s -settle 30s >"$WORK/tail-cost.out"
+log "tailing cost: $(cat "$WORK/tail-cost.out")"
+C_LINES=$(kv "$WORK/tail-cost.out" lines); C_RATE=$(kv "$WORK/tail-cost.out" lines_per_second)
+# mtail may still be reading: wait (up to 120 s) until it has counted every line.
+for i in $(seq 1200); do
+	[[ $(mtail_count "$MT_PORT") -ge $C_LINES ]] && break
+	sleep 0.1
+done
+MT_SEEN=$(mtail_count "$MT_PORT")
+CC_SEEN=$(curl -fsS "http://$CC_ADDR/metrics" | awk '/^fallbackwatch_lines_read_total\{/ {s += $NF} END {printf "%.0f", s}')
+TICK=$(getconf CLK_TCK)
+CC_CPU=$(calc '%.2f' "($(cpu_ticks "$CC_PID") - $CC_CPU0) / $TICK"); MT_CPU=$(calc '%.2f' "($(cpu_ticks "$MT_PID") - $MT_CPU0) / $TICK")
+CC_RSS=$(calc '%.1f' "$(rss_kib "$CC_PID" VmRSS) / 1024"); CC_HWM=$(calc '%.1f' "$(rss_kib "$CC_PID" VmHWM) / 1024")
+MT_RSS=$(calc '%.1f' "$(rss_kib "$MT_PID" VmRSS) / 1024"); MT_HWM=$(calc '%.1f' "$(rss_kib "$MT_PID" VmHWM) / 1024")
+log "tailing cost: collector $CC_CPU CPU s for $CC_SEEN lines, RSS $CC_RSS MiB (peak $CC_HWM); mtail $MT_CPU CPU s for $MT_SEEN lines, RSS $MT_RSS MiB (peak $MT_HWM)"
+stop_pid "$CC_PID"
+stop_pid "$MT_PID"
+[[ $CC_SEEN == "$C_LINES" ]] || die "collector read $CC_SEEN of $C_LINES lines"
+[[ $MT_SEEN == "$C_LINES" ]] || die "mtail counted $MT_SEEN of $C_LINES lines"
+CC_PER_M=$(calc '%.2f' "$CC_CPU / $C_LINES * 1e6"); MT_PER_M=$(calc '%.2f' "$MT_CPU / $C_LINES * 1e6")
+C_COST_RATIO=$(calc '%.1f' "$MT_CPU / $CC_CPU")
+
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 log "done; $(uptime)"
 
@@ -247,25 +337,32 @@ cat <<EOF
 ### Benchmarks ($(date -u +%Y-%m-%d), \`bash scripts/bench.sh\`)
 
 Machine: $NPROC × $CPU_MODEL, $GOVERSION, mtail $MTAIL_VERSION. Load average (1/5/15 min) $LOAD_START at start, $LOAD_END at the end.
-Corpus: Mixed scenario of \`internal/corpus\`, $LINES lines, $SMALL_BYTES bytes ($AVG_LINE B/line); $BIG_LINES lines, $BIG_BYTES bytes.
+Corpus: Mixed scenario of \`internal/corpus\`, $LINES lines, $SMALL_BYTES bytes ($AVG_LINE B/line); $BIG_LINES lines, $BIG_BYTES bytes. Second corpus (\`benchtool hostile\`): the same $LINES records, keys in random order, whitespace, escapes and nested unknown fields, $HOSTILE_BYTES bytes ($HOSTILE_AVG B/line).
 
 | What | Figure | Target | |
 |---|---|---|---|
 | parse: fast path, 1 core | $P_MB MB/s, $P_AL allocs/op | ≥ 1500 MB/s, 0 allocs | $(mark "$P_MB" 1500 ">=") |
 | parse: sonic Unmarshal, 1 core | $S_MB MB/s, $S_AL allocs/op | | |
 | parse: fast path / sonic, 1 core | ${P_RATIO}× | ≥ 2× | $(mark "$P_RATIO" 2 ">=") |
+| parse: fastest sonic variant ($SF_NAME), 1 core | $SF_MB MB/s; fast path / it ${SF_RATIO}× | | |
 | parse: fast path, parallel | $PP_MB MB/s, $PP_AL allocs/op | | |
 | parse: sonic Unmarshal, parallel | $SP_MB MB/s, $SP_AL allocs/op | | |
 | parse: fast path / sonic, parallel | ${PP_RATIO}× | | |
 | replay $LINES lines, routing checks on (Mixed routing) | $R_GBS GB/s ($R_WALL s wall, $R_CPU s CPU = $R_CPU_GBS GB per CPU-second) | ≥ 1 GB/s | $(mark "$R_GBS" 1 ">=") |
-| replay verdicts, Mixed routing | $MIXED_VERDICTS | | |
+| replay verdicts, Mixed routing | $MIXED_VERDICTS; second corpus $HOSTILE_VERDICTS; both $W1_MIXED with \`--workers 1\` | | |
+| replay $LINES lines, second corpus, routing checks on | $H_GBS GB/s, $H_LPS lines/s ($H_WALL s wall, $H_CPU s CPU = $H_CPU_PER_M CPU-s per million lines); first corpus $R_LPS lines/s, $R_CPU_PER_M CPU-s per million lines | | |
 | replay $LINES lines, Bookinfo routing | $B_GBS GB/s ($B_WALL s); verdicts $BOOKINFO_VERDICTS | | |
 | replay $LINES lines, no routing | $N_GBS GB/s ($N_WALL s) | | |
 | replay peak RSS, $LINES lines | $R_RSS_MIB MiB | < 64 MiB | $(mark "$R_RSS_MIB" 64 "<=") |
 | replay peak RSS, $BIG_LINES lines | $BIG_RSS_MIB MiB ($BIG_GBS GB/s) | < 64 MiB, not growing | $(mark "$BIG_RSS_MIB" 64 "<=") |
 | replay peak RSS with --format text, $LINES / $BIG_LINES lines | $TS_RSS_MIB MiB / $TB_RSS_MIB MiB (the JSON report of $LINES lines lists $HEALTH_INTERVALS health intervals) | < 64 MiB, not growing | $(mark "$TB_RSS_MIB" 64 "<=") |
 | mtail --one_shot, same file, same two counters | $M_GBS GB/s ($M_WALL s wall, $M_CPU s CPU, $(calc '%.1f' "$M_RSS / 1024") MiB) | | |
-| replay / mtail | ${M_RATIO}× wall, ${M_CPU_RATIO}× CPU | ≥ 15× | $(mark "$M_RATIO" 15 ">=") |
+| replay / mtail | ${M_RATIO}× wall, ${M_CPU_RATIO}× CPU | ≥ 15× | $(mark "$M_CPU_RATIO" 15 ">=") (CPU) |
+| mtail --one_shot, second corpus | $MH_WALL s wall, $MH_CPU s CPU; counted $MH_COUNTED of $LINES records (its regular expressions miss whitespace and escapes) | | |
+| replay / mtail, second corpus | ${MH_RATIO}× wall, ${MH_CPU_RATIO}× CPU | | |
 | collector run from Kafka (kfake, 3 partitions, $KAFKA_N × ~$AVG_LINE B) | $K_STEADY records/s steady; $K_E2E records/s including start and group join (first record after $K_FIRST s); collector CPU $K_CPU s = $K_PER_CPU records per CPU-second | ≥ 200000/s | $(mark "$K_STEADY" 200000 ">=") |
 | tail latency at $T_RATE lines/s for $TAIL_SECONDS s | p50 $T_P50 s, p99 $T_P99 s, max $T_MAX s; $T_1S of $T_MARKERS markers within 1 s ($T_SEEN seen) | ≤ 1 s | $(mark "$T_MAX" 1 "<=") |
+| collector tailing at $C_RATE lines/s for $TAIL_COST_SECONDS s ($C_LINES lines) | $CC_PER_M CPU-s per million lines ($CC_CPU s); RSS $CC_RSS MiB, peak $CC_HWM MiB | ≤ 1.0 CPU-s per million lines | $(mark "$CC_PER_M" 1 "<=") |
+| mtail following the same file in the same run | $MT_PER_M CPU-s per million lines ($MT_CPU s); RSS $MT_RSS MiB, peak $MT_HWM MiB | | |
+| tailing cost, mtail / collector | ${C_COST_RATIO}× CPU | ≥ 15× | $(mark "$C_COST_RATIO" 15 ">=") |
 EOF

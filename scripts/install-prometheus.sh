@@ -2,7 +2,8 @@
 # Installs the real components the tests run against, from Debian: prometheus (prometheus and
 # promtool), prometheus-alertmanager (Debian names its binary prometheus-alertmanager; amtool),
 # mtail, git (the version tests build from the repository), chromium (the report's browser test)
-# and etcd-server (the store of the kube-apiserver the live-routing test starts). Packages already installed are left alone; apt-get update
+# etcd-server (the store of the kube-apiserver the live-routing test starts) and kubectl (its
+# built-in kustomize renders deploy/). Packages already installed are left alone; apt-get update
 # runs once, and only when something is missing.
 # Usage: scripts/install-prometheus.sh   (as root, or with sudo available)
 #
@@ -21,6 +22,7 @@ command -v mtail >/dev/null 2>&1 || missing="$missing mtail"
 command -v git >/dev/null 2>&1 || missing="$missing git"
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 command -v etcd >/dev/null 2>&1 || missing="$missing etcd-server"
+command -v kubectl >/dev/null 2>&1 || missing="$missing kubectl"
 [ -z "$missing" ] && exit 0
 
 sudo=""

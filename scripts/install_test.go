@@ -85,7 +85,7 @@ func (e env) calls(t *testing.T) []string {
 	return lines
 }
 
-const install = "apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager mtail git chromium etcd-server"
+const install = "apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager mtail git chromium etcd-server kubectl"
 
 func TestInstallScript(t *testing.T) {
 	for _, shell := range []string{"sh", "bash"} {
@@ -97,7 +97,7 @@ func TestInstallScript(t *testing.T) {
 				require.Equal(t, []string{"id -u", "apt-get update -qq", install,
 					"policy during install: #!/bin/sh exit 101"}, e.calls(t))
 				require.NoFileExists(t, e.policy)
-				require.Contains(t, out, "installed prometheus prometheus-alertmanager mtail git chromium etcd-server")
+				require.Contains(t, out, "installed prometheus prometheus-alertmanager mtail git chromium etcd-server kubectl")
 			})
 			t.Run("root, policy-rc.d already there: exit 0 and the file untouched", func(t *testing.T) {
 				e := newEnv(t, false)
@@ -127,7 +127,7 @@ func TestInstallScript(t *testing.T) {
 				e := newEnv(t, false)
 				out, code := e.run(t, shell, "1000")
 				require.Equal(t, 1, code, out)
-				require.Contains(t, out, "need root or sudo to install: prometheus prometheus-alertmanager mtail git chromium etcd-server")
+				require.Contains(t, out, "need root or sudo to install: prometheus prometheus-alertmanager mtail git chromium etcd-server kubectl")
 				require.Equal(t, []string{"id -u"}, e.calls(t))
 			})
 			t.Run("install fails: its status, and the created policy-rc.d removed", func(t *testing.T) {
@@ -137,19 +137,19 @@ func TestInstallScript(t *testing.T) {
 				require.NoFileExists(t, e.policy)
 			})
 			t.Run("some installed: only the missing packages", func(t *testing.T) {
-				e := newEnv(t, false, "promtool", "prometheus", "git", "chromium", "etcd")
+				e := newEnv(t, false, "promtool", "prometheus", "git", "chromium", "etcd", "kubectl")
 				out, code := e.run(t, shell, "0")
 				require.Equal(t, 0, code, out)
 				require.Contains(t, e.calls(t), "apt-get install -y -qq --no-install-recommends prometheus-alertmanager mtail")
 			})
 			t.Run("Debian's alertmanager binary name counts as installed", func(t *testing.T) {
-				e := newEnv(t, false, "promtool", "prometheus", "amtool", "prometheus-alertmanager", "mtail", "git", "chromium", "etcd")
+				e := newEnv(t, false, "promtool", "prometheus", "amtool", "prometheus-alertmanager", "mtail", "git", "chromium", "etcd", "kubectl")
 				out, code := e.run(t, shell, "0")
 				require.Equal(t, 0, code, out)
 				require.Empty(t, e.calls(t))
 			})
 			t.Run("everything installed: nothing run", func(t *testing.T) {
-				e := newEnv(t, false, "promtool", "prometheus", "amtool", "alertmanager", "mtail", "git", "chromium", "etcd")
+				e := newEnv(t, false, "promtool", "prometheus", "amtool", "alertmanager", "mtail", "git", "chromium", "etcd", "kubectl")
 				out, code := e.run(t, shell, "0")
 				require.Equal(t, 0, code, out)
 				require.Empty(t, e.calls(t))

@@ -24,8 +24,8 @@ import (
 	"github.com/fallbackwatch/fallbackwatch/alerts"
 	"github.com/fallbackwatch/fallbackwatch/dashboards"
 	"github.com/fallbackwatch/fallbackwatch/internal/cli"
-	"github.com/fallbackwatch/fallbackwatch/internal/topology"
 	"github.com/fallbackwatch/fallbackwatch/routing"
+	"github.com/fallbackwatch/fallbackwatch/topology"
 )
 
 // Output file names inside --out.

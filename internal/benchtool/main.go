@@ -6,6 +6,10 @@
 //	benchtool kafka  -corpus FILE -n 200000 -partitions 3 -topic T -addr-file PATH
 //	benchtool wait   -url http://127.0.0.1:PORT/metrics -series 'NAME{labels}' -target N
 //	benchtool tail   -corpus FILE -out FILE -url http://127.0.0.1:PORT/metrics -rate 50000 -duration 10s
+//	benchtool hostile -corpus FILE -out FILE
+//
+// hostile writes the second corpus: the same records with keys in random order, whitespace,
+// escapes and nested unknown fields.
 //
 // Every subcommand prints one line of `key=value` results on stdout; progress goes to stderr.
 // Servers listen on 127.0.0.1 only.
@@ -35,7 +39,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: benchtool kafka|wait|tail [flags]")
+		fmt.Fprintln(os.Stderr, "usage: benchtool kafka|wait|tail|hostile [flags]")
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
@@ -48,8 +52,10 @@ func main() {
 		err = runWait(ctx, os.Args[2:])
 	case "tail":
 		err = runTail(ctx, os.Args[2:])
+	case "hostile":
+		err = runHostile(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown subcommand %q: want kafka, wait or tail", os.Args[1])
+		err = fmt.Errorf("unknown subcommand %q: want kafka, wait, tail or hostile", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "benchtool %s: %v\n", os.Args[1], err)

@@ -30,5 +30,9 @@ var Series = map[string][]string{
 	"fallbackwatch_kafka_messages_total":               {"topic"},
 	"fallbackwatch_kafka_commit_errors_total":          {"topic"},
 	"fallbackwatch_source_ready":                       {"source"},
-	"fallbackwatch_build_info":                         {"version", "goversion"},
+	"fallbackwatch_build_info":                         {"version", "revision", "branch", "goversion", "goos", "goarch", "tags", "builddate"},
+
+	// The configuration reload, as Prometheus exports it for itself; 0/1 and Unix time.
+	"fallbackwatch_config_last_reload_successful":                {},
+	"fallbackwatch_config_last_reload_success_timestamp_seconds": {},
 }

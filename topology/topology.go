@@ -1,7 +1,9 @@
 // Package topology is the view of the routing configuration that generated monitoring needs:
 // which subsets exist, which fallback edges are configured, and how many requests per second each
-// subset can serve. Package routing builds it from VirtualServices and DestinationRules; packages
-// alerts and dashboards turn it into rules and panels. It owns the capacity file format.
+// subset can serve. alertgen builds it from VirtualServices and DestinationRules; packages alerts
+// and dashboards turn it into rules and panels, and programs that keep their routing elsewhere can
+// build a Topology themselves. The package owns the capacity file format (LoadCapacity) and the
+// host completion capacity files share with VirtualServices (FQDN).
 package topology
 
 import (
