@@ -23,11 +23,16 @@ all: build
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
 
-## demo: replay the shipped Bookinfo incident log against the seed's routing configuration.
+## demo: replay the shipped Bookinfo incident log against the seed's routing configuration; the
+## text report goes to the terminal, the same report as one HTML page to out/bookinfo-report.html.
 demo:
 	$(GO) run ./cmd/collector replay $(SAMPLE_ROUTING) $(SAMPLE_LOG)
+	@mkdir -p out
+	$(GO) run ./cmd/collector replay --format html --output out/bookinfo-report.html $(SAMPLE_ROUTING) $(SAMPLE_LOG)
+	@echo "HTML report: out/bookinfo-report.html"
 
-## deps: install what the tests run for real (Prometheus, promtool, Alertmanager, mtail, kubectl).
+## deps: install what the tests run for real (Prometheus, promtool, Alertmanager, mtail, kubectl,
+## Chromium, etcd).
 deps:
 	bash scripts/install-prometheus.sh
 
