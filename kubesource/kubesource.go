@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/fallbackwatch/fallbackwatch/routing"
+	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.yaml.in/yaml/v3"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -40,6 +41,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
 )
 
 // Group is the API group of the objects read.
@@ -227,6 +229,8 @@ func (s *Source) watch(ctx context.Context, apply func(*routing.Config)) error {
 	if err != nil {
 		return err
 	}
+	// client-go's informers log through the logger in their context: ours, not klog's global one.
+	ctx = klog.NewContext(ctx, logr.FromSlogHandler(s.log.Handler()))
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() {
@@ -409,9 +413,9 @@ func (s *Source) build(stores []cache.Store, apply func(*routing.Config)) {
 		return
 	}
 	s.m.observe(cfg)
-	apply(cfg)
 	s.m.lastOK.Set(1)
 	s.m.lastOKTime.SetToCurrentTime()
+	apply(cfg)
 	s.synced.Store(true)
 	s.log.Info("routing configuration from the Kubernetes API applied",
 		"virtual_services", len(cfg.VirtualServices), "destination_rules", len(cfg.DestinationRules))

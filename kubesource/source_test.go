@@ -159,7 +159,7 @@ func TestRunDebouncesAndSwaps(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	var logs strings.Builder
 	var logMu sync.Mutex
-	src, err := newSource(Options{Debounce: 150 * time.Millisecond, Registerer: reg,
+	src, err := newSource(Options{Debounce: 500 * time.Millisecond, Registerer: reg,
 		Logger: newLogger(&logs, &logMu)}, dyn, served("v1beta1"))
 	require.NoError(t, err)
 	require.False(t, src.Synced())
@@ -174,7 +174,7 @@ func TestRunDebouncesAndSwaps(t *testing.T) {
 	}()
 
 	first := a.next(t, 5*time.Second)
-	require.True(t, src.Synced())
+	require.Eventually(t, src.Synced, time.Second, time.Millisecond)
 	require.Equal(t, []int{50, 50}, weights(first))
 	require.Equal(t, "default/reviews-route@rv2", first.VirtualServices[0].File)
 	require.NoError(t, testutil.CollectAndCompare(reg, strings.NewReader(`
@@ -193,8 +193,8 @@ fallbackwatch_config_watch_up 1
 	require.NoError(t, err)
 	require.Empty(t, lint)
 
-	// A burst of five updates, each within the debounce of the previous: one configuration,
-	// the last one's.
+	// A burst of five updates, each well within the debounce of the previous: one
+	// configuration, the last one's.
 	ri := dyn.Resource(vsGVR).Namespace("default")
 	for i := 1; i <= 5; i++ {
 		u := vs.DeepCopy()
@@ -206,12 +206,11 @@ fallbackwatch_config_watch_up 1
 		require.NoError(t, unstructured.SetNestedSlice(u.Object, routes, "spec", "http"))
 		_, err := ri.Update(ctx, u, metav1.UpdateOptions{})
 		require.NoError(t, err)
-		time.Sleep(30 * time.Millisecond)
 	}
 	burst := a.next(t, 5*time.Second)
 	require.Equal(t, []int{100, 0}, weights(burst))
 	require.Equal(t, "default/reviews-route@rv15", burst.VirtualServices[0].File)
-	time.Sleep(500 * time.Millisecond)
+	time.Sleep(time.Second)
 	require.Equal(t, 2, a.count(), "the burst became more than one configuration")
 
 	// An invalid change (R3: a fallback needs a target) is refused; the burst's configuration stays.

@@ -21,12 +21,16 @@ fi
 dir="${KUBE_APISERVER_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/fallbackwatch/kube-apiserver-$version}"
 bin="$dir/kube-apiserver"
 
+mkdir -p "$dir"
+# One build at a time: a second run waits for the first and then finds its binary.
+exec 9>"$dir/.lock"
+flock 9
+
 # Rebuild when go.mod or go.sum is newer than the binary.
 if [ -x "$bin" ] && [ "$bin" -nt "$mod/go.mod" ] && [ "$bin" -nt "$mod/go.sum" ]; then
 	echo "$bin"
 	exit 0
 fi
-mkdir -p "$dir"
 (cd "$mod" && nice -n 19 "$GO" build -trimpath -o "$bin.tmp" k8s.io/kubernetes/cmd/kube-apiserver) >&2
 mv "$bin.tmp" "$bin"
 echo "$bin"
