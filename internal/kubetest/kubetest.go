@@ -79,7 +79,6 @@ func Start(t testing.TB) *Server {
 		"--listen-peer-urls", "http://"+etcdPeer,
 		"--initial-advertise-peer-urls", "http://"+etcdPeer,
 		"--initial-cluster", "kubetest=http://"+etcdPeer,
-		"--unsafe-no-fsync",
 		"--logger", "zap", "--log-level", "warn")
 	waitFor(t, "etcd", 30*time.Second, func() error { return getOK(http.DefaultClient, "http://"+etcdClient+"/health") })
 
