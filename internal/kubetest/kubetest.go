@@ -121,6 +121,8 @@ func Start(t testing.TB) *Server {
 	}
 	client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
 	waitFor(t, "kube-apiserver", 60*time.Second, func() error { return getOK(client, s.URL+"/readyz") })
+	// The namespace "default" is created by a controller of the server, shortly after it is ready.
+	waitFor(t, "namespace default", 30*time.Second, func() error { return getOK(client, s.URL+"/api/v1/namespaces/default") })
 	return s
 }
 
