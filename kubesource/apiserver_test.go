@@ -201,7 +201,7 @@ subjects:
 
 	// When the API server goes away, the watch state says so and the configuration stays.
 	last := current.Load()
-	srv.Stop(t)
+	srv.Kill(t)
 	require.Eventually(t, func() bool {
 		return gaugeValue(t, reg, kubesource.MetricWatchUp) == 0
 	}, 60*time.Second, 100*time.Millisecond, "the outage is not shown")

@@ -101,6 +101,7 @@ func Start(t testing.TB) *Server {
 		"--etcd-servers", "http://"+etcdClient,
 		"--bind-address", "127.0.0.1",
 		"--advertise-address", "127.0.0.1",
+		"--endpoint-reconciler-type", "none", // a loopback address has no kubernetes Endpoints
 		"--secure-port", port,
 		"--cert-dir", filepath.Join(dir, "certs"),
 		"--tls-cert-file", certFile,
@@ -151,10 +152,11 @@ func (s *Server) Kubeconfig(t testing.TB, user string) string {
 	return path
 }
 
-// Stop stops the API server (not etcd), as an outage would; t.Cleanup does not mind.
-func (s *Server) Stop(t testing.TB) {
+// Kill kills the API server (not etcd) at once, as an outage would: its connections drop
+// without a graceful shutdown. t.Cleanup does not mind.
+func (s *Server) Kill(t testing.TB) {
 	t.Helper()
-	if err := syscall.Kill(s.apiPID, syscall.SIGTERM); err != nil {
+	if err := syscall.Kill(s.apiPID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 }
