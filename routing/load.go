@@ -138,6 +138,9 @@ type loader struct {
 
 	// objects maps "<kind> <namespace>/<name>" to where it was last defined.
 	objects map[string]objectAt
+	// allowEmpty accepts an input without any VirtualService or DestinationRule (objects from
+	// the Kubernetes API); for files it is an error.
+	allowEmpty bool
 
 	// per resource
 	tooLarge bool // the node budget ran out, and it was said
@@ -159,7 +162,7 @@ func newLoader(opts LoadOptions) *loader {
 // finish indexes the configuration or returns every error; what and line locate the error of
 // an input without any VirtualService or DestinationRule.
 func (l *loader) finish(what string, line int) (*Config, error) {
-	if len(l.errs) == 0 && len(l.cfg.VirtualServices) == 0 && len(l.cfg.DestinationRules) == 0 {
+	if !l.allowEmpty && len(l.errs) == 0 && len(l.cfg.VirtualServices) == 0 && len(l.cfg.DestinationRules) == 0 {
 		msg := "no VirtualService or DestinationRule found"
 		if n := len(l.cfg.Ignored); n > 0 {
 			msg += fmt.Sprintf(" (%d other document(s) skipped)", n)

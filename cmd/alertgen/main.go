@@ -10,6 +10,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -64,7 +65,7 @@ type config struct {
 	capacity   string
 	out        string
 	formats    string
-	load       *routing.LoadOptions
+	load       *cli.Routing
 	dashboards bool
 	dashNS     string
 	opts       alerts.Options
@@ -77,7 +78,7 @@ func flags(env cli.Env) (*kingpin.Application, *config) {
 	app.Flag("capacity", "Capacity file: requests per second per host/subset (needs --routing).").PlaceHolder("FILE").StringVar(&c.capacity)
 	app.Flag("out", "Directory to write into.").Default(".").StringVar(&c.out)
 	app.Flag("format", "Comma-separated: rules (rules.yaml and its promtool test rules.test.yaml), prometheusrule (prometheusrule.yaml).").Default("rules").StringVar(&c.formats)
-	c.load = cli.LoadOptionFlags(app)
+	c.load = cli.RoutingFlags(app)
 	app.Flag("dashboards", "Also write the Grafana dashboards and their ConfigMap under <out>/dashboards.").Default("true").BoolVar(&c.dashboards)
 	app.Flag("dashboards.namespace", "Namespace of the dashboards ConfigMap (default monitoring).").StringVar(&c.dashNS)
 	o := &c.opts
@@ -151,7 +152,10 @@ func Main(env cli.Env, args []string) int {
 			return cli.Usagef(app, "--format %q: want rules, prometheusrule or both, comma-separated", f)
 		}
 	}
-	if c.capacity != "" && len(c.routing) == 0 {
+	if err := c.load.Validate(c.routing); err != nil {
+		return cli.Usagef(app, "%v", err)
+	}
+	if c.capacity != "" && len(c.routing) == 0 && !c.load.Kube() {
 		return cli.Usagef(app, "--capacity needs --routing: capacities are checked against the subsets the configuration defines")
 	}
 	files, err := generate(c, formats)
@@ -176,10 +180,10 @@ func Main(env cli.Env, args []string) int {
 
 // loadTopology reads the routing configuration and the capacity file.
 func loadTopology(c *config) (*topology.Topology, error) {
-	if len(c.routing) == 0 {
+	if len(c.routing) == 0 && !c.load.Kube() {
 		return nil, nil
 	}
-	cfg, err := routing.LoadWith(*c.load, c.routing...)
+	cfg, err := c.load.Load(context.Background(), c.routing)
 	if err != nil {
 		return nil, fmt.Errorf("routing configuration: %w", err)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,12 +17,16 @@ import (
 
 // loadRouting reads the configuration named by --routing and positional arguments, printing
 // located errors on failure. It returns nil and the exit code when the configuration is unusable.
-func loadRouting(env cli.Env, cmd string, opts routing.LoadOptions, paths []string) (*routing.Config, int) {
-	if len(paths) == 0 {
-		fmt.Fprintf(env.Stderr, "collector %s: no routing configuration given (--routing PATH)\n", cmd)
+func loadRouting(env cli.Env, cmd string, src *cli.Routing, paths []string) (*routing.Config, int) {
+	if err := src.Validate(paths); err != nil {
+		fmt.Fprintf(env.Stderr, "collector %s: %v\n", cmd, err)
 		return nil, cli.ExitUsage
 	}
-	cfg, err := routing.LoadWith(opts, paths...)
+	if len(paths) == 0 && !src.Kube() {
+		fmt.Fprintf(env.Stderr, "collector %s: no routing configuration given (--routing PATH, or --routing.kubeconfig PATH)\n", cmd)
+		return nil, cli.ExitUsage
+	}
+	cfg, err := src.Load(context.Background(), paths)
 	if err != nil {
 		var le *routing.LoadErrors
 		if errors.As(err, &le) {
@@ -74,14 +79,14 @@ func location(e *routing.LoadError) string {
 // routingFlags are the flags of the commands that only read a routing configuration.
 type routingFlags struct {
 	paths  cli.Strings
-	load   *routing.LoadOptions
+	load   *cli.Routing
 	format string
 }
 
 func defineRoutingFlags(c *kingpin.CmdClause, f *routingFlags) {
 	c.Flag("routing", "VirtualService and DestinationRule YAML/JSON file or directory (repeatable).").
 		PlaceHolder("PATH").SetValue(&f.paths)
-	f.load = cli.LoadOptionFlags(c)
+	f.load = cli.RoutingFlags(c)
 	c.Flag("format", "Output format: text or json.").Default("text").EnumVar(&f.format, "text", "json")
 	c.Arg("paths", "More routing files or directories, as --routing.").PlaceHolder("PATH").SetValue(&f.paths)
 }
@@ -95,7 +100,7 @@ func defineLint(app *kingpin.Application, env cli.Env) func() int {
 
 func runLint(env cli.Env, rf *routingFlags) int {
 	paths, format := rf.paths, &rf.format
-	cfg, code := loadRouting(env, "lint", *rf.load, paths)
+	cfg, code := loadRouting(env, "lint", rf.load, paths)
 	if cfg == nil {
 		return code
 	}

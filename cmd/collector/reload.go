@@ -36,6 +36,15 @@ func newReloader(routingPaths []string, load routing.LoadOptions, webConfig stri
 	return r
 }
 
+// loaded records whether a configuration read from the Kubernetes API loaded.
+func (r *reloader) loaded(ok bool) {
+	if ok {
+		r.succeeded()
+		return
+	}
+	r.ok.Set(0)
+}
+
 func (r *reloader) succeeded() {
 	r.ok.Set(1)
 	r.okTime.Set(float64(time.Now().UnixNano()) / 1e9)

@@ -20,7 +20,7 @@ import (
 
 type replayFlags struct {
 	routing    cli.Strings
-	load       *routing.LoadOptions
+	load       *cli.Routing
 	format     string
 	output     string
 	maxLine    int
@@ -37,7 +37,7 @@ func defineReplay(app *kingpin.Application, env cli.Env) func() int {
 	c := app.Command("replay", "Read log files once and print a report of what fallback routing did.")
 	c.Flag("routing", "VirtualService and DestinationRule YAML file or directory (repeatable); enables the routing checks.").
 		PlaceHolder("PATH").SetValue(&f.routing)
-	f.load = cli.LoadOptionFlags(c)
+	f.load = cli.RoutingFlags(c)
 	c.Flag("format", "Report format: "+strings.Join(replay.Formats, ", ")+".").Default("text").EnumVar(&f.format, replay.Formats...)
 	c.Flag("output", "Write the report to this file instead of standard output.").PlaceHolder("FILE").StringVar(&f.output)
 	f.deprecated = inputFlags(c, nil, &f.maxLine)
@@ -60,6 +60,9 @@ func runReplay(app *kingpin.Application, env cli.Env, f *replayFlags) int {
 	if f.margin < 0 {
 		errs = append(errs, fmt.Errorf("--check.health-margin=%s: want 0 or a positive duration", f.margin))
 	}
+	if err := f.load.Validate(f.routing); err != nil {
+		errs = append(errs, err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return cli.Usagef(app, "replay: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
@@ -70,8 +73,8 @@ func runReplay(app *kingpin.Application, env cli.Env, f *replayFlags) int {
 	}
 	opts := replay.Options{Workers: f.workers, MaxLineBytes: f.maxLine,
 		Check: routing.CheckOptions{MultiHop: f.multiHop, HealthMargin: f.margin}}
-	if len(f.routing) > 0 {
-		cfg, err := routing.LoadWith(*f.load, f.routing...)
+	if len(f.routing) > 0 || f.load.Kube() {
+		cfg, err := f.load.Load(context.Background(), f.routing)
 		if err != nil {
 			fmt.Fprintf(env.Stderr, "collector replay: routing configuration:\n%v\n", err)
 			return cli.ExitError

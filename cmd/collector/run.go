@@ -27,6 +27,7 @@ import (
 	"github.com/fallbackwatch/fallbackwatch/internal/kafkasrc"
 	"github.com/fallbackwatch/fallbackwatch/internal/pipeline"
 	"github.com/fallbackwatch/fallbackwatch/internal/tail"
+	"github.com/fallbackwatch/fallbackwatch/kubesource"
 	"github.com/fallbackwatch/fallbackwatch/parse"
 	"github.com/fallbackwatch/fallbackwatch/routing"
 	"github.com/prometheus/client_golang/prometheus"
@@ -44,7 +45,7 @@ const defaultListen = ":9464"
 
 type runFlags struct {
 	routing       cli.Strings
-	load          *routing.LoadOptions
+	load          *cli.Routing
 	web           *web.FlagConfig
 	telemetryPath string
 	stateFile     string
@@ -103,7 +104,7 @@ func defineRun(app *kingpin.Application, env cli.Env) func() int {
 	c := app.Command("run", "Follow log files, standard input and Kafka and export Prometheus metrics.")
 	c.Flag("routing", "VirtualService and DestinationRule YAML file or directory (repeatable); enables checks and the route label; reloaded on SIGHUP.").
 		PlaceHolder("PATH").SetValue(&f.routing)
-	f.load = cli.LoadOptionFlags(c)
+	f.load = cli.RoutingFlags(c)
 	f.web = kingpinflag.AddFlags(c, defaultListen)
 	c.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").StringVar(&f.telemetryPath)
 	c.Flag("web.enable-pprof", "Serve Go profiling endpoints under /debug/pprof/.").BoolVar(&f.pprof)
@@ -137,6 +138,9 @@ func defineRun(app *kingpin.Application, env cli.Env) func() int {
 // validate checks every value before anything starts; its errors are usage errors.
 func (f *runFlags) validate() error {
 	var errs []error
+	if err := f.load.Validate(f.routing); err != nil {
+		errs = append(errs, err)
+	}
 	positive := []struct {
 		name string
 		v    time.Duration
@@ -247,7 +251,7 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 func serve(ctx context.Context, env cli.Env, f *runFlags, format parse.Format, sources []string, hup <-chan os.Signal, logger *slog.Logger) error {
 	var routingCfg *routing.Config
 	if len(f.routing) > 0 {
-		cfg, err := routing.LoadWith(*f.load, f.routing...)
+		cfg, err := routing.LoadWith(f.load.LoadOptions, f.routing...)
 		if err != nil {
 			return fmt.Errorf("routing configuration: %w", err)
 		}
@@ -256,7 +260,7 @@ func serve(ctx context.Context, env cli.Env, f *runFlags, format parse.Format, s
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), cli.BuildInfo())
-	rl := newReloader(f.routing, *f.load, *f.web.WebConfigFile, reg, logger)
+	rl := newReloader(f.routing, f.load.LoadOptions, *f.web.WebConfigFile, reg, logger)
 
 	counters, err := aggregate.NewCounters(aggregate.Config{MaxSeries: f.maxSeries, SeriesTTL: f.seriesTTL})
 	if err != nil {
@@ -351,6 +355,19 @@ func serve(ctx context.Context, env cli.Env, f *runFlags, format parse.Format, s
 		g.Go(func() error { return c.Run(gctx) })
 	}
 
+	// Routing from the Kubernetes API: every valid change is put in use as it comes; readiness
+	// waits for the first configuration.
+	if f.load.Kube() {
+		opts := f.load.KubeOptions()
+		opts.Logger, opts.Registerer, opts.Loaded = logger, reg, rl.loaded
+		src, err := kubesource.New(opts)
+		if err != nil {
+			return fmt.Errorf("routing from the Kubernetes API: %w", err)
+		}
+		readiness = append(readiness, src.Synced)
+		g.Go(func() error { return src.Run(gctx, pl.SetRouting) })
+	}
+
 	// SIGHUP reloads what can be reloaded: the routing configuration, and the web configuration
 	// (read again at every connection; checked here so that a broken file shows in the metrics).
 	g.Go(func() error {
@@ -390,7 +407,7 @@ func serve(ctx context.Context, env cli.Env, f *runFlags, format parse.Format, s
 		addrs[i] = ln.Addr().String()
 	}
 	logger.Info("collector started", "listen", strings.Join(addrs, ","), "files", patterns, "stdin", useStdin,
-		"kafka", f.brokers != "", "routing", len(f.routing) > 0, "web_config", *f.web.WebConfigFile != "")
+		"kafka", f.brokers != "", "routing", len(f.routing) > 0, "routing_kubernetes", f.load.Kube(), "web_config", *f.web.WebConfigFile != "")
 	srvErr := make(chan error, 1)
 	go func() {
 		if toolkitListens {

@@ -42,7 +42,7 @@ func defineSimulate(app *kingpin.Application, env cli.Env) func() int {
 
 func runSimulate(env cli.Env, rf *routingFlags, down cli.Strings) int {
 	format := &rf.format
-	cfg, code := loadRouting(env, "simulate", *rf.load, rf.paths)
+	cfg, code := loadRouting(env, "simulate", rf.load, rf.paths)
 	if cfg == nil {
 		return code
 	}
