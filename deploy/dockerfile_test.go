@@ -174,3 +174,55 @@ func TestKustomizeBuild(t *testing.T) {
 		})
 	}
 }
+
+// TestKustomizeKubeRouting renders the two overlays that read routing from the Kubernetes API:
+// the collectors pass the flag that names the source and no --routing file, every flag is one
+// of `collector run`, the in-cluster one mounts a token bound to the RBAC of rbac.yaml, and the
+// ASM one mounts the kubeconfig Secret without shipping it (a placeholder must never replace it).
+func TestKustomizeKubeRouting(t *testing.T) {
+	kubectl := realtools.Path(t, "install Debian's kubectl package (make deps)", "kubectl")
+	flags := binaryFlags(t, "run")
+	for _, tc := range []struct {
+		dir, source string
+		kinds       map[string]int
+	}{
+		{"kube-routing", "--routing.kubernetes", map[string]int{"ClusterRole": 1, "ClusterRoleBinding": 1, "Secret": 0}},
+		{"kube-routing/asm", "--routing.kubeconfig=/etc/fallbackwatch/asm/kubeconfig", map[string]int{"Secret": 0}},
+	} {
+		t.Run(tc.dir, func(t *testing.T) {
+			out, err := exec.Command(kubectl, "kustomize", tc.dir).Output()
+			require.NoError(t, err, "kubectl kustomize %s", tc.dir)
+			dec := yaml.NewDecoder(strings.NewReader(string(out)))
+			kinds := map[string]int{}
+			var args []any
+			var spec map[string]any
+			for {
+				var d map[string]any
+				if dec.Decode(&d) != nil {
+					break
+				}
+				kinds[d["kind"].(string)]++
+				if d["kind"] == "DaemonSet" {
+					spec = d["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)
+					args = list(list(spec["containers"])[0].(map[string]any)["args"])
+				}
+			}
+			require.Equal(t, 1, kinds["DaemonSet"])
+			for k, n := range tc.kinds {
+				require.Equal(t, n, kinds[k], "%s objects", k)
+			}
+			require.Contains(t, args, tc.source)
+			for _, a := range args[1:] {
+				s := a.(string)
+				require.False(t, strings.HasPrefix(s, "--routing="), "a --routing file beside the API: %s", s)
+				if strings.HasPrefix(s, "-") {
+					name := strings.SplitN(strings.TrimLeft(s, "-"), "=", 2)[0]
+					require.True(t, flags[name], "flag %q is not a flag of `collector run`", s)
+				}
+			}
+			if tc.source == "--routing.kubernetes" {
+				require.Equal(t, true, spec["automountServiceAccountToken"])
+			}
+		})
+	}
+}
