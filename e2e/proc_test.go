@@ -6,12 +6,12 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/fallbackwatch/fallbackwatch/internal/clitest"
+	"github.com/fallbackwatch/fallbackwatch/internal/realtools"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
@@ -61,17 +61,7 @@ func buildAndRun(m *testing.M) (int, error) {
 // under CI=true, where every real component must be installed (make deps).
 func lookBinary(t *testing.T, names ...string) string {
 	t.Helper()
-	for _, n := range names {
-		if p, err := exec.LookPath(n); err == nil {
-			return p
-		}
-	}
-	msg := fmt.Sprintf("%s not found on PATH; install it with scripts/install-prometheus.sh (make deps)", strings.Join(names, " or "))
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
+	return realtools.Path(t, realtools.Debian, names...)
 }
 
 // freeAddr returns a 127.0.0.1 address with a port nothing listens on right now.

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/fallbackwatch/fallbackwatch/internal/clitest"
+	"github.com/fallbackwatch/fallbackwatch/internal/realtools"
 	"github.com/stretchr/testify/require"
 )
 
@@ -144,14 +145,7 @@ func TestCommittedRulesPassPromtool(t *testing.T) {
 
 func promtool(t *testing.T) string {
 	t.Helper()
-	p, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("promtool not found (scripts/install-prometheus.sh installs it): %v", err)
-		}
-		t.Skipf("promtool not found: %v", err)
-	}
-	return p
+	return realtools.Path(t, realtools.Debian, "promtool")
 }
 
 // TestShortWindows is what an end-to-end test does: every window and `for` shortened by flags, and

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -21,6 +20,8 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fallbackwatch/fallbackwatch/internal/realtools"
 )
 
 var screenshot = flag.String("screenshot", "", "where TestHTMLInBrowser writes its screenshot of the Bookinfo page (default: the test's temporary directory)")
@@ -29,17 +30,8 @@ var screenshot = flag.String("screenshot", "", "where TestHTMLInBrowser writes i
 // one the test fails under CI=true, where make deps installs it, and is skipped otherwise.
 func chromium(t *testing.T) string {
 	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome-stable", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	msg := "no Chromium on PATH; install Debian's chromium package (make deps)"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
+	return realtools.Path(t, "install Debian's chromium package (make deps)",
+		"chromium", "chromium-browser", "google-chrome-stable", "google-chrome")
 }
 
 // browserFindings is what the page showed in the browser.
