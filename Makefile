@@ -32,9 +32,11 @@ demo:
 	@echo "HTML report: out/bookinfo-report.html"
 
 ## deps: install what the tests run for real (Prometheus, promtool, Alertmanager, mtail, kubectl,
-## Chromium, etcd).
+## Chromium, etcd), and build the real kube-apiserver the live-routing tests start (minutes the
+## first time, then cached).
 deps:
 	bash scripts/install-prometheus.sh
+	bash scripts/build-kube-apiserver.sh >/dev/null
 
 ## test: every test, with the real components installed first.
 test: deps vet unit race e2e
@@ -54,7 +56,7 @@ e2e:
 ## race: the packages that run goroutines or are called from several at once, under the race detector.
 race:
 	$(GO) test $(GOFLAGS) -count=1 -race -timeout 15m ./aggregate/... ./internal/tail/... ./internal/kafkasrc/... \
-		./internal/replay/... ./internal/pipeline/... ./internal/benchtool/... ./cmd/collector/...
+		./internal/replay/... ./internal/pipeline/... ./internal/benchtool/... ./cmd/collector/... ./kubesource/...
 
 ## bench: the benchmark script whose figures are in the README.
 bench:

@@ -171,7 +171,7 @@ func lookEtcd(t testing.TB) string {
 	if p, err := exec.LookPath("etcd"); err == nil {
 		return p
 	}
-	unavailable(t, "etcd not found on PATH (install it with scripts/install-etcd.sh, or set ETCD)")
+	unavailable(t, "etcd not found on PATH (make deps installs Debian's etcd-server, or set ETCD)")
 	return ""
 }
 
