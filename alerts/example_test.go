@@ -38,4 +38,5 @@ func ExampleGenerate() {
 	// FallbackwatchKafkaLagGrowing warning 15m
 	// FallbackwatchLabelOverflow warning 5m
 	// FallbackwatchConfigReloadFailed warning 5m
+	// FallbackwatchRoutingWatchDown warning 5m
 }

@@ -29,6 +29,7 @@ const (
 	AlertKafkaLagGrowing            = "FallbackwatchKafkaLagGrowing"
 	AlertLabelOverflow              = "FallbackwatchLabelOverflow"
 	AlertConfigReloadFailed         = "FallbackwatchConfigReloadFailed"
+	AlertRoutingWatchDown           = "FallbackwatchRoutingWatchDown"
 )
 
 // Static recording rules that put the configuration into Prometheus.
@@ -425,6 +426,13 @@ func (g *gen) alertingRules() []Rule {
 			fmt.Sprintf("%s == 0", g.raw("fallbackwatch_config_last_reload_successful")),
 			"Collector {{ $labels.instance }} could not reload its configuration.",
 			"The last configuration reload of the fallbackwatch collector {{ $labels.instance }} (job {{ $labels.job }}) failed: it keeps checking records against the configuration it loaded before (fallbackwatch_config_last_reload_success_timestamp_seconds says when). Its log says why the new one was refused."),
+		// Per collector like the reload: each lists and watches the API on its own. A collector
+		// that reads its routing from files exports no fallbackwatch_config_watch_up, and the
+		// comparison of an absent series raises nothing.
+		g.alert(AlertRoutingWatchDown, o.Severities.Warning, o.For.Pipeline,
+			fmt.Sprintf("%s == 0", g.raw("fallbackwatch_config_watch_up")),
+			"Collector {{ $labels.instance }} cannot watch the routing configuration in the Kubernetes API.",
+			"The fallbackwatch collector {{ $labels.instance }} (job {{ $labels.job }}) cannot list or watch VirtualServices and DestinationRules in the Kubernetes API: it keeps checking records against the last good configuration it read, so route changes made since are not seen. Its log says why (the API server is unreachable or refuses the requests)."),
 	)
 	return rs
 }

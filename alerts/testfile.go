@@ -97,10 +97,13 @@ type pipeline struct {
 	oneStops bool
 	// reloadFails: collector b's configuration reload fails at the switch.
 	reloadFails bool
+	// watchDown: collector b reads its routing from the Kubernetes API too, and its list and
+	// watch fail at the switch.
+	watchDown bool
 }
 
 // pipelineSwitch reports whether a collector changes state at the switch (traffic does not).
-func (p pipeline) pipelineSwitch() bool { return p.oneStops || p.reloadFails }
+func (p pipeline) pipelineSwitch() bool { return p.oneStops || p.reloadFails || p.watchDown }
 
 type scenario struct {
 	name     string
@@ -395,6 +398,10 @@ func (tg *testGen) scenarios() []scenario {
 	reload.reloadFails = true
 	out = append(out, scenario{name: "pipeline: one collector's configuration reload fails", flows: h, pipe: reload, twoPhase: true,
 		only: []string{AlertConfigReloadFailed}, early: []string{AlertConfigReloadFailed}})
+	watch := healthyPipe(total(h))
+	watch.watchDown = true
+	out = append(out, scenario{name: "pipeline: one collector cannot watch its routing in the Kubernetes API", flows: h, pipe: watch, twoPhase: true,
+		only: []string{AlertRoutingWatchDown}, early: []string{AlertRoutingWatchDown}})
 	out = append(out, scenario{name: "pipeline: no collector at all", pipe: pipeline{absent: true}, early: []string{AlertCollectorAbsent}})
 	return append(out, tg.thresholdScenarios(route, first)...)
 }
@@ -507,7 +514,7 @@ func (tg *testGen) timeline(sc scenario) (switchAt, evalAt int) {
 	o := tg.o
 	steps := func(d model.Duration) int { return int(math.Ceil(float64(d) / float64(tg.step))) }
 	switch {
-	case sc.twoPhase && (sc.pipe.oneStops || sc.pipe.reloadFails):
+	case sc.twoPhase && sc.pipe.pipelineSwitch():
 		// Two steps before the evaluation the alert is still pending.
 		switchAt = steps(o.Windows.Short)
 		return switchAt, switchAt + steps(o.For.Pipeline) + 1
@@ -633,6 +640,14 @@ func (tg *testGen) group(sc scenario) (TestGroup, error) {
 				add("fallbackwatch_config_last_reload_successful", base, fmt.Sprintf("1x%d 0x%d", switchAt-1, n-switchAt))
 			} else {
 				add("fallbackwatch_config_last_reload_successful", base, fmt.Sprintf("1x%d", n))
+			}
+			// Collector a reads its routing from the Kubernetes API; collector b reads files and
+			// exports no watch series, which must raise nothing, unless its watch fails here.
+			switch {
+			case p.watchDown && i == 1:
+				add("fallbackwatch_config_watch_up", base, fmt.Sprintf("1x%d 0x%d", switchAt-1, n-switchAt))
+			case i == 0:
+				add("fallbackwatch_config_watch_up", base, fmt.Sprintf("1x%d", n))
 			}
 			add("fallbackwatch_lines_read_total", with("source", "file"), tg.counter(0, p.linesRead/2, 0, n))
 			add("fallbackwatch_lines_rejected_total", map[string]string{"instance": inst, "job": testJob, "source": "file", "reason": "invalid_json"},
@@ -811,10 +826,15 @@ func (tg *testGen) expect(sc scenario, switchAt, at int) map[string][]firing {
 		}
 		return out
 	}
-	if sc.pipe.reloadFails {
+	if sc.pipe.reloadFails || sc.pipe.watchDown {
+		// Collector b's gauge (the reload's success, the watch's) is 0 from the switch on.
+		alert := AlertConfigReloadFailed
+		if sc.pipe.watchDown {
+			alert = AlertRoutingWatchDown
+		}
 		failed := func(j int) bool { return j >= switchAt }
 		if tg.held(since(failed, at), at, o.For.Pipeline) {
-			out[AlertConfigReloadFailed] = []firing{{labels: collectorB(), severity: o.Severities.Warning, value: 0}}
+			out[alert] = []firing{{labels: collectorB(), severity: o.Severities.Warning, value: 0}}
 		}
 		return out
 	}

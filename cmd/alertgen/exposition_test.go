@@ -443,10 +443,16 @@ fallbackwatch_request_duration_seconds_count{result="none"} 1
 func TestRulesAndDashboardsReadExportedSeries(t *testing.T) {
 	start := time.Now()
 	families := scrapeRunningCollector(t)
+	for name, mf := range scrapeKubeRoutedCollector(t) {
+		if _, ok := families[name]; !ok {
+			families[name] = mf
+		}
+	}
 	exported := exportedSeries(families)
 	t.Logf("collector exported %d families in %v", len(families), time.Since(start).Round(time.Millisecond))
 	for _, m := range []string{"fallbackwatch_upstream_unhealthy_total", "fallbackwatch_kafka_consumer_lag",
-		"fallbackwatch_checkpoint_age_seconds", "fallbackwatch_decisions_total", "fallbackwatch_lines_rejected_total"} {
+		"fallbackwatch_checkpoint_age_seconds", "fallbackwatch_decisions_total", "fallbackwatch_lines_rejected_total",
+		"fallbackwatch_config_watch_up", "fallbackwatch_config_objects"} {
 		require.Contains(t, exported, m, "the run must exercise every series")
 	}
 
@@ -527,16 +533,59 @@ func scrapeRunningCollector(t *testing.T) map[string]*dto.MetricFamily {
 	messages = append(messages, []byte("2023-05-30T07:40:00.000000Z\tinfo\tEnvoy text log line"))
 	produce(t, kf.ListenAddrs(), topic, messages)
 
-	listen := freePort(t)
 	state := filepath.Join(t.TempDir(), "positions.json")
-	cmd := exec.Command(bin, "run",
-		"--web.listen-address", listen,
+	// Everything read: every file line, every message, a lag per partition and a checkpoint.
+	return runAndScrape(t, bin, []string{
 		"--routing", filepath.Join(root, "testdata", "bookinfo", "destinationrule.yaml"),
 		"--routing", filepath.Join(root, "testdata", "bookinfo", "sample2.yaml"),
 		"--tail.state-file", state, "--tail.poll-interval", "50ms", "--tail.rescan-interval", "100ms",
 		"--tail.checkpoint-interval", "100ms",
 		"--kafka.brokers", strings.Join(kf.ListenAddrs(), ","), "--kafka.topic", topic, "--kafka.group", topic,
-		filepath.Join(logs, "*.log"))
+		filepath.Join(logs, "*.log"),
+	}, func(families map[string]*dto.MetricFamily) bool {
+		return sumOf(families, "fallbackwatch_lines_read_total", "source", "file") == fileLines &&
+			sumOf(families, "fallbackwatch_kafka_messages_total", "topic", topic) == float64(len(messages)) &&
+			families["fallbackwatch_kafka_consumer_lag"] != nil && families["fallbackwatch_checkpoint_age_seconds"] != nil
+	}, func(families map[string]*dto.MetricFamily) string {
+		return fmt.Sprintf("file lines %v of %v, messages %v of %d",
+			sumOf(families, "fallbackwatch_lines_read_total", "source", "file"), fileLines,
+			sumOf(families, "fallbackwatch_kafka_messages_total", "topic", topic), len(messages))
+	})
+}
+
+// scrapeKubeRoutedCollector runs `collector run --routing.kubeconfig` against an API server
+// that is not there, as in an outage, and scrapes it: the series only routing from the
+// Kubernetes API exports.
+func scrapeKubeRoutedCollector(t *testing.T) map[string]*dto.MetricFamily {
+	t.Helper()
+	bins, err := clitest.Build(t.TempDir(), "./cmd/collector")
+	require.NoError(t, err)
+	dir := t.TempDir()
+	kubeconfig := filepath.Join(dir, "kubeconfig")
+	require.NoError(t, os.WriteFile(kubeconfig, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: gone, cluster: {server: "https://`+freePort(t)+`", insecure-skip-tls-verify: true}}]
+users: [{name: watcher, user: {token: unused}}]
+contexts: [{name: gone, context: {cluster: gone, user: watcher}}]
+current-context: gone
+`), 0o600))
+	const up = "fallbackwatch_config_watch_up"
+	families := runAndScrape(t, bins["collector"], []string{"--routing.kubeconfig", kubeconfig,
+		"--tail.state-file", filepath.Join(dir, "positions.json"), filepath.Join(dir, "*.log"),
+	}, func(families map[string]*dto.MetricFamily) bool { return families[up] != nil },
+		func(map[string]*dto.MetricFamily) string { return "no " + up })
+	require.Equal(t, 0.0, families[up].GetMetric()[0].GetGauge().GetValue(), "the API server is not there")
+	return families
+}
+
+// runAndScrape runs `collector run` with args on a port of its own, scrapes /metrics until ready
+// holds (20 s at most, then fails saying status), stops the collector with SIGTERM and returns
+// the last scrape.
+func runAndScrape(t *testing.T, bin string, args []string, ready func(map[string]*dto.MetricFamily) bool,
+	status func(map[string]*dto.MetricFamily) string) map[string]*dto.MetricFamily {
+	t.Helper()
+	listen := freePort(t)
+	cmd := exec.Command(bin, append([]string{"run", "--web.listen-address", listen}, args...)...)
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
 	require.NoError(t, cmd.Start())
@@ -550,22 +599,18 @@ func scrapeRunningCollector(t *testing.T) map[string]*dto.MetricFamily {
 		}
 	})
 
-	// Everything read: every file line, every message, a lag per partition and a checkpoint.
 	url := "http://" + listen + "/metrics"
 	var families map[string]*dto.MetricFamily
+	var err error
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		families, err = scrape(url)
-		if err == nil && sumOf(families, "fallbackwatch_lines_read_total", "source", "file") == fileLines &&
-			sumOf(families, "fallbackwatch_kafka_messages_total", "topic", topic) == float64(len(messages)) &&
-			families["fallbackwatch_kafka_consumer_lag"] != nil && families["fallbackwatch_checkpoint_age_seconds"] != nil {
+		if err == nil && ready(families) {
 			break
 		}
 		if time.Now().After(deadline) {
-			require.Failf(t, "the collector did not read everything in time",
-				"last scrape error %v; file lines %v of %v, messages %v of %d\ncollector log:\n%s", err,
-				sumOf(families, "fallbackwatch_lines_read_total", "source", "file"), fileLines,
-				sumOf(families, "fallbackwatch_kafka_messages_total", "topic", topic), len(messages), stderr.String())
+			require.Failf(t, "the collector did not get ready in time",
+				"last scrape error %v; %s\ncollector log:\n%s", err, status(families), stderr.String())
 		}
 		select {
 		case err := <-done:

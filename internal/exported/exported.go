@@ -35,4 +35,9 @@ var Series = map[string][]string{
 	// The configuration reload, as Prometheus exports it for itself; 0/1 and Unix time.
 	"fallbackwatch_config_last_reload_successful":                {},
 	"fallbackwatch_config_last_reload_success_timestamp_seconds": {},
+
+	// Routing from the Kubernetes API (--routing.kubeconfig, --routing.kubernetes) only.
+	"fallbackwatch_config_watch_up":      {},
+	"fallbackwatch_config_objects":       {"kind"},
+	"fallbackwatch_config_lint_findings": {"severity"},
 }
