@@ -238,6 +238,18 @@ func NewChecker(c *Config, opts CheckOptions) *Checker {
 	return ch
 }
 
+// ForgetHealth drops the health the checker inferred from the records it saw (a given
+// timeline stays): the next record is judged as if it were the first. collector replay calls it
+// at each block of input, so that a verdict depends on the block's records only, never on which
+// other blocks the same worker read before.
+func (ch *Checker) ForgetHealth() {
+	if !ch.given {
+		ch.timeline = newTimeline(checkerIntervals)
+		ch.observed = false
+		ch.clusters = map[string]*clusterInfo{} // their histories point into the old timeline
+	}
+}
+
 // Timeline returns the checker's health timeline: the given one or the one inferred so far.
 func (ch *Checker) Timeline() *Timeline { return ch.timeline }
 

@@ -150,8 +150,14 @@ func (s *Step) SetRouting(cfg *routing.Config) {
 // the last line is then no safe resume point.
 func (s *Step) Pending() bool { return s.framer.Pending() }
 
-// Reset drops the framing state: a partial record held is forgotten.
-func (s *Step) Reset() { s.framer.Reset() }
+// Reset starts a new, independent piece of input: a partial record held is forgotten, and so is
+// the health the checker inferred from earlier records (routing.Checker.ForgetHealth).
+func (s *Step) Reset() {
+	s.framer.Reset()
+	if s.checker != nil {
+		s.checker.ForgetHealth()
+	}
+}
 
 // End tells the Step that its input is over (a self-contained Kafka message, a fragment chain
 // given up). A partial record still held becomes a Rejected outcome with

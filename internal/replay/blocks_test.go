@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/fallbackwatch/fallbackwatch/internal/corpus"
 	"github.com/fallbackwatch/fallbackwatch/parse"
 )
 
@@ -85,4 +86,29 @@ func TestWorkersAgreeOnFragments(t *testing.T) {
 	}
 	require.Equal(t, reports[0], reports[1])
 	require.Equal(t, reports[0], reports[2])
+}
+
+// TestWorkersAgreeOnVerdicts: the routing checks too depend on the input only, not on how many
+// workers read it. The Bookinfo story, cut into many small blocks, changes health often, so C6's
+// warnings near a health change are judged at many block starts; every worker forgets the health
+// it inferred at each block (Step.Reset), whichever blocks it read before.
+func TestWorkersAgreeOnVerdicts(t *testing.T) {
+	const n = 20000
+	in := bookinfoLog(t, n, corpus.Raw)
+	cfg := bookinfoConfig(t)
+	var reports []*Report
+	for _, w := range []int{1, 2, 4} {
+		rep, err := Run(context.Background(), []Input{{Name: "bookinfo.log", R: bytes.NewReader(in)}},
+			Options{Workers: w, BlockBytes: 64 << 10, MaxLineBytes: 16 << 10, Config: cfg})
+		require.NoError(t, err)
+		require.Greater(t, rep.Lines.Records, int64(n/2), "workers=%d", w)
+		reports = append(reports, rep)
+	}
+	require.NotZero(t, reports[0].Verdicts["warning"], "the story has decisions near health changes (C6)")
+	for i := 1; i < len(reports); i++ {
+		require.Equal(t, reports[0].Lines, reports[i].Lines)
+		require.Equal(t, reports[0].Verdicts, reports[i].Verdicts, "verdicts with 1 worker and with %d", []int{1, 2, 4}[i])
+		require.Equal(t, reports[0].ViolationsByRule, reports[i].ViolationsByRule)
+		require.Equal(t, reports[0].Warnings, reports[i].Warnings)
+	}
 }
