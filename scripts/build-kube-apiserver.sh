@@ -26,11 +26,14 @@ mkdir -p "$dir"
 exec 9>"$dir/.lock"
 flock 9
 
-# Rebuild when go.mod or go.sum is newer than the binary.
-if [ -x "$bin" ] && [ "$bin" -nt "$mod/go.mod" ] && [ "$bin" -nt "$mod/go.sum" ]; then
+# Rebuild when go.mod or go.sum changed since the binary was built (by content, not time: a fresh
+# clone's files are all new).
+stamp="$(cat "$mod/go.mod" "$mod/go.sum" | sha256sum | cut -d' ' -f1)"
+if [ -x "$bin" ] && [ "$(cat "$bin.stamp" 2>/dev/null)" = "$stamp" ]; then
 	echo "$bin"
 	exit 0
 fi
 (cd "$mod" && nice -n 19 "$GO" build -trimpath -o "$bin.tmp" k8s.io/kubernetes/cmd/kube-apiserver) >&2
 mv "$bin.tmp" "$bin"
+echo "$stamp" >"$bin.stamp"
 echo "$bin"
