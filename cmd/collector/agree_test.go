@@ -47,7 +47,7 @@ func TestRunAndReplayBinariesAgree(t *testing.T) {
 	stdout, stderr, code := runBinary(t, "", append(replayArgs("--format", "json"), input)...)
 	require.Contains(t, []int{0, 3}, code, stderr)
 	var rep struct {
-		Lines struct{ Total, Records int64 }
+		Lines  struct{ Total, Records int64 }
 		Groups []struct {
 			DestinationService string `json:"destination_service"`
 			PrimarySubset      string `json:"primary_subset"`
