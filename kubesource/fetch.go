@@ -7,7 +7,6 @@ import (
 	"github.com/fallbackwatch/fallbackwatch/routing"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/dynamic"
 )
 
@@ -18,17 +17,9 @@ const fetchPage = 500
 // simulate or replay against the live mesh. Options' Debounce, Logger and Registerer are
 // not used. An unreachable server fails at once, without retries.
 func Fetch(ctx context.Context, opts Options) (*routing.Config, error) {
-	rc, err := opts.RESTConfig()
+	dyn, disc, err := opts.clients()
 	if err != nil {
 		return nil, err
-	}
-	dyn, err := dynamic.NewForConfig(rc)
-	if err != nil {
-		return nil, fmt.Errorf("kubesource: %w", err)
-	}
-	disc, err := discovery.NewDiscoveryClientForConfig(rc)
-	if err != nil {
-		return nil, fmt.Errorf("kubesource: %w", err)
 	}
 	return fetch(ctx, opts, dyn, disc)
 }

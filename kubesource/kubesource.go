@@ -163,19 +163,28 @@ type Source struct {
 
 // New returns a Source for opts and registers its metrics. It does not contact the server.
 func New(opts Options) (*Source, error) {
-	rc, err := opts.RESTConfig()
+	dyn, disc, err := opts.clients()
 	if err != nil {
 		return nil, err
 	}
+	return newSource(opts, dyn, disc)
+}
+
+// clients returns the dynamic and discovery clients of the server opts name.
+func (o Options) clients() (*dynamic.DynamicClient, *discovery.DiscoveryClient, error) {
+	rc, err := o.RESTConfig()
+	if err != nil {
+		return nil, nil, err
+	}
 	dyn, err := dynamic.NewForConfig(rc)
 	if err != nil {
-		return nil, fmt.Errorf("kubesource: %w", err)
+		return nil, nil, fmt.Errorf("kubesource: %w", err)
 	}
 	disc, err := discovery.NewDiscoveryClientForConfig(rc)
 	if err != nil {
-		return nil, fmt.Errorf("kubesource: %w", err)
+		return nil, nil, fmt.Errorf("kubesource: %w", err)
 	}
-	return newSource(opts, dyn, disc)
+	return dyn, disc, nil
 }
 
 // resourceLister is the part of a discovery client resolve uses.
