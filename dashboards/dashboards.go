@@ -16,7 +16,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -126,7 +128,7 @@ func (o Options) Validate() error {
 	if !dnsSubdomainRE.MatchString(o.ConfigMapName) {
 		errs = append(errs, fmt.Errorf("configmap name %q: not a valid Kubernetes object name", o.ConfigMapName))
 	}
-	for _, k := range sortedKeys(o.ConfigMapLabels) {
+	for _, k := range slices.Sorted(maps.Keys(o.ConfigMapLabels)) {
 		if err := validLabel(k, o.ConfigMapLabels[k]); err != nil {
 			errs = append(errs, fmt.Errorf("configmap label %q: %w", k, err))
 		}
@@ -289,15 +291,6 @@ func sortedSubsets(m map[topology.Subset]float64) []topology.Subset {
 		out = append(out, s)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
-	return out
-}
-
-func sortedKeys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
 	return out
 }
 

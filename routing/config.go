@@ -1,7 +1,9 @@
 package routing
 
 import (
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -424,7 +426,7 @@ func (m *Match) signature() string {
 		b.WriteString(",gateways=" + strconv.Quote(strings.Join(m.Gateways, ",")))
 	}
 	if m.SourceLabels != nil {
-		keys := sortedKeys(m.SourceLabels)
+		keys := slices.Sorted(maps.Keys(m.SourceLabels))
 		b.WriteString(",sourceLabels=")
 		for _, k := range keys {
 			b.WriteString(strconv.Quote(k) + ":" + strconv.Quote(m.SourceLabels[k]) + ";")
@@ -437,18 +439,9 @@ func (m *Match) signature() string {
 }
 
 func writeMatches(b *strings.Builder, prefix string, ms map[string]*StringMatch) {
-	for _, k := range sortedKeys(ms) {
+	for _, k := range slices.Sorted(maps.Keys(ms)) {
 		b.WriteString(prefix + strconv.Quote(k) + "=" + ms[k].String())
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // DestinationRule is one DestinationRule resource.

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -148,7 +150,7 @@ func (r *Report) writeHealth(p *printer) {
 		return
 	}
 	p.f("\nHealth as the records show it:\n")
-	for _, c := range sortedKeys(r.Health) {
+	for _, c := range slices.Sorted(maps.Keys(r.Health)) {
 		var parts []string
 		for _, iv := range r.Health[c] {
 			state := iv.State
@@ -206,7 +208,7 @@ func shares(l []Share, total int64) string {
 }
 
 func counts(m map[string]int64) string {
-	keys := sortedKeys(m)
+	keys := slices.Sorted(maps.Keys(m))
 	parts := make([]string, len(keys))
 	for i, k := range keys {
 		parts[i] = fmt.Sprintf("%s %d", show(k), m[k])

@@ -1,6 +1,8 @@
 package replay
 
 import (
+	"maps"
+	"slices"
 	"sort"
 	"time"
 
@@ -103,13 +105,13 @@ func (r *Report) Services() []ServiceView {
 	firsts := r.firsts()
 	worst := r.worstMinutes()
 	out := make([]ServiceView, 0, len(svcs))
-	for _, name := range sortedKeys(svcs) {
+	for _, name := range slices.Sorted(maps.Keys(svcs)) {
 		s := svcs[name]
 		v := s.ServiceView
 		v.ServedBy = sortedShares(s.servedBy)
-		for _, rn := range sortedKeys(s.routes) {
+		for _, rn := range slices.Sorted(maps.Keys(s.routes)) {
 			rv := RouteView{Route: rn}
-			for _, sn := range sortedKeys(s.routes[rn]) {
+			for _, sn := range slices.Sorted(maps.Keys(s.routes[rn])) {
 				sub := s.routes[rn][sn]
 				sv := sub.SubsetView
 				sv.ServedBy = sortedShares(sub.servedBy)
@@ -252,7 +254,7 @@ type HealthView struct {
 // fallback edges.
 func (r *Report) HealthViews() []HealthView {
 	out := make([]HealthView, 0, len(r.Health))
-	for _, c := range sortedKeys(r.Health) {
+	for _, c := range slices.Sorted(maps.Keys(r.Health)) {
 		hv := HealthView{Cluster: c, Intervals: r.Health[c]}
 		svc, sub := serviceSubset([]byte(c))
 		if r.Routing != nil {
@@ -274,15 +276,6 @@ func (r *Report) HealthViews() []HealthView {
 		out = append(out, hv)
 	}
 	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func sortedShares(m map[string]int64) []Share {
