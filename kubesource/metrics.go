@@ -38,22 +38,12 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 	if r == nil {
 		return m, nil
 	}
-	var err error
-	if m.objects, err = register(r, m.objects); err != nil {
-		return nil, err
-	}
-	if m.findings, err = register(r, m.findings); err != nil {
-		return nil, err
-	}
-	if m.watchUp, err = register(r, m.watchUp); err != nil {
-		return nil, err
+	for _, c := range []prometheus.Collector{m.objects, m.findings, m.watchUp} {
+		if err := r.Register(c); err != nil {
+			return nil, err
+		}
 	}
 	return m, nil
-}
-
-// register registers c; a metric of the same name registered elsewhere is an error.
-func register[T prometheus.Collector](r prometheus.Registerer, c T) (T, error) {
-	return c, r.Register(c)
 }
 
 // observe sets the object and finding gauges for the configuration put in use.

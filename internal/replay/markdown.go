@@ -22,12 +22,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	if r.First != nil {
 		p.f("| log time | %s to %s (%s) |\n", r.First.Format(time.RFC3339), r.Last.Format(time.RFC3339), r.Last.Sub(*r.First).Round(time.Second))
 	}
-	if r.Checked {
-		p.f("| routing checks | %d consistent, %d inconsistent, %d warnings, %d unknown |\n",
-			r.Verdicts["consistent"], r.Verdicts["inconsistent"], r.Verdicts["warning"], r.Verdicts["unknown"])
-	} else {
-		p.f("| routing checks | off (no --routing given) |\n")
-	}
+	p.f("| routing checks | %s |\n", r.checksSummary())
 	for _, n := range r.Notes {
 		p.f("\n> **Note:** %s\n", md(n))
 	}

@@ -49,12 +49,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	if r.First != nil {
 		p.f("log time %s to %s (%s)\n", r.First.Format(time.RFC3339), r.Last.Format(time.RFC3339), r.Last.Sub(*r.First).Round(time.Second))
 	}
-	if r.Checked {
-		p.f("routing checks: %d consistent, %d inconsistent, %d warnings, %d unknown\n",
-			r.Verdicts["consistent"], r.Verdicts["inconsistent"], r.Verdicts["warning"], r.Verdicts["unknown"])
-	} else {
-		p.f("routing checks: off (no --routing given)\n")
-	}
+	p.f("routing checks: %s\n", r.checksSummary())
 	svcs := r.Services()
 	for i := range svcs {
 		r.writeService(p, &svcs[i])
@@ -244,6 +239,15 @@ func show(s string) string {
 		cut += "…"
 	}
 	return cut
+}
+
+// checksSummary is the routing checks' line of the text and markdown headlines.
+func (r *Report) checksSummary() string {
+	if !r.Checked {
+		return "off (no --routing given)"
+	}
+	return fmt.Sprintf("%d consistent, %d inconsistent, %d warnings, %d unknown",
+		r.Verdicts["consistent"], r.Verdicts["inconsistent"], r.Verdicts["warning"], r.Verdicts["unknown"])
 }
 
 func orNone(s string) string {
